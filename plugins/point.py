@@ -1,0 +1,85 @@
+"""The ``point`` grounding type: one (x, y) location."""
+
+from groundkit import GroundingType, GroundkitError, Syntax, hookimpl, read_grammar
+
+
+def _attr(label):
+    return f' label="{label}"' if label is not None else ""
+
+
+def _qwen2vl_ref(label):
+    return f"<|object_ref_start|>{label}<|object_ref_end|>" if label is not None else ""
+
+
+def _json_label(label):
+    return f', "label": "{label}"' if label is not None else ""
+
+
+def read_molmo(tokens):
+    """Molmo writes one ``<point x y>`` or ``<points x1 y1 x2 y2 ...>`` (indices from 1)."""
+    labels = [t for t in tokens if t.type == "LABEL" and str(t).strip()]
+    label = str(labels[-1]) if labels else None
+    nums = [t for t in tokens if t.type == "NUM"]
+    indices = [int(t) for t in tokens if t.type == "POINT_INDEX"]
+    if not indices:
+        return [(label, nums)]
+    expected = [i // 2 + 1 for i in range(len(indices))]
+    if indices != expected:
+        raise GroundkitError(f"<points> attribute indices must count x1 y1 x2 y2 ... from 1, got {indices}")
+    return [(label, nums[i : i + 2]) for i in range(0, len(nums), 2)]
+
+
+def _molmo(label, v):
+    alt = f' alt="{label}"' if label is not None else ""
+    return f'<point x="{v[0]}" y="{v[1]}"{alt}>{label or ""}</point>'
+
+
+def _syntax(dialect, write, **kw):
+    return Syntax(read_grammar("groundkit.grammars", "types", "point", f"{dialect}.lark"), write, **kw)
+
+
+class Point(GroundingType):
+    name = "point"
+    description = "a single (x, y) location; suits counting"
+    arity = 2
+
+    def __init__(self):
+        super().__init__(
+            {
+                "groundkit": _syntax("groundkit", lambda label, v: f"<point{_attr(label)}>({v[0]}, {v[1]})</point>"),
+                "treevgr": _syntax("treevgr", lambda label, v: f"<point>[{v[0]},{v[1]}]</point>", writes_label=False),
+                "qwen2vl": _syntax("qwen2vl", lambda label, v: f"{_qwen2vl_ref(label)}<|box_start|>({v[0]},{v[1]})<|box_end|>"),
+                "qwen-json": _syntax("qwen-json", lambda label, v: f'{{"point_2d": [{v[0]}, {v[1]}]{_json_label(label)}}}'),
+                "molmo": _syntax("molmo", _molmo, reader=read_molmo),
+            }
+        )
+
+    def bbox(self, g):
+        x, y = g.coords
+        return (x, y, x, y)
+
+    def area(self, g):
+        return 0.0
+
+    def contains(self, g, x, y):
+        return False
+
+    def to_mask(self, g, width, height):
+        import numpy as np
+
+        m = np.zeros((height, width), dtype=bool)
+        m[min(int(g.coords[1] * height), height - 1), min(int(g.coords[0] * width), width - 1)] = True
+        return m
+
+    def draw(self, canvas, g, size, color):
+        x, y = g.coords[0] * size.width, g.coords[1] * size.height
+        r = max(3, min(size.width, size.height) // 80)
+        canvas.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(255, 255, 255), width=1)
+
+    def anchor(self, g, size):
+        return g.coords[0] * size.width + 5, g.coords[1] * size.height - 14
+
+
+@hookimpl
+def register_grounding_types(register):
+    register(Point())

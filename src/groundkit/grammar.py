@@ -1,0 +1,142 @@
+"""Grammar composition: a dialect's skeleton + one rule per enabled grounding type + the frame's NUM.
+
+The composed text is the single source of truth: the parser, the decoder's automaton and
+the exports for other engines are all derived from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import lark
+
+from groundkit.dialects import Dialect
+from groundkit.errors import GrammarError
+from groundkit.frames import Frame
+from groundkit.grounding import GroundingType, Syntax
+
+DEFINITION = re.compile(r"^\s*[?!]?([A-Za-z_][A-Za-z0-9_]*)(?:\.-?\d+)?\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ComposedGrammar:
+    """A dialect's grammar for one frame and a set of grounding types."""
+
+    dialect: Dialect
+    frame: Frame
+    types: tuple[GroundingType, ...]
+    text: str
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.types)
+
+    def syntax(self, type_name: str) -> Syntax:
+        for t in self.types:
+            if t.name == type_name:
+                return t.syntaxes[self.dialect.name]
+        raise GrammarError(f"grounding type {type_name!r} is not enabled in this grammar ({', '.join(self.type_names)})")
+
+    def grounding_type(self, type_name: str) -> GroundingType:
+        for t in self.types:
+            if t.name == type_name:
+                return t
+        raise GrammarError(f"grounding type {type_name!r} is not enabled in this grammar ({', '.join(self.type_names)})")
+
+    @property
+    def lark(self) -> lark.Lark:
+        return _build_lark(self.text)
+
+    def terminal_pattern(self, name: str) -> str:
+        """The regular expression of a named terminal (e.g. ``TEXT``, ``NUM``)."""
+        return self.lark.get_terminal(name).pattern.to_regexp()
+
+
+@lru_cache(maxsize=64)
+def _build_lark(text: str) -> lark.Lark:
+    try:
+        return lark.Lark(text, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    except lark.exceptions.GrammarError as exc:
+        raise GrammarError(f"the composed grammar is invalid: {exc}") from exc
+
+
+def check_rule_names(t: GroundingType, dialect: str, rule: str) -> None:
+    """A type's rule may only define ``<type>`` and names prefixed with ``<type>_`` / ``<TYPE>_``."""
+    defined = DEFINITION.findall(rule)
+    if t.name not in defined:
+        raise GrammarError(f"grounding type {t.name!r} ({dialect}) defines no rule named {t.name!r}")
+    for name in defined:
+        bare = name.lstrip("_")
+        if name != t.name and not (bare.startswith(t.name + "_") or bare.startswith(t.name.upper() + "_")):
+            raise GrammarError(
+                f"grounding type {t.name!r} ({dialect}) defines {name!r}; names must be {t.name!r} "
+                f"or start with {t.name + '_'!r} / {t.name.upper() + '_'!r}"
+            )
+
+
+def compose(dialect: Dialect, frame: Frame, types: tuple[GroundingType, ...]) -> ComposedGrammar:
+    """Compose the grammar text and check that Lark accepts it."""
+    if not types:
+        raise GrammarError(f"no grounding types enabled for dialect {dialect.name!r}")
+    parts = [
+        f"// groundkit grammar: dialect={dialect.name} frame={frame.name} types={','.join(t.name for t in types)}",
+        f"// ---- skeleton of dialect {dialect.name}",
+        dialect.skeleton.strip(),
+        "// ---- grounding types",
+        "grounding: " + " | ".join(t.name for t in types),
+    ]
+    for t in types:
+        syntax = t.syntax(dialect.name)
+        if syntax is None:
+            raise GrammarError(f"grounding type {t.name!r} has no syntax for dialect {dialect.name!r}")
+        check_rule_names(t, dialect.name, syntax.rule)
+        parts += [f"// {t.name}", syntax.rule.strip()]
+    parts += [f"// ---- numbers in frame {frame.name}", f"NUM: /{frame.number_pattern}/"]
+    composed = ComposedGrammar(dialect, frame, types, "\n".join(parts) + "\n")
+    _ = composed.lark  # fail early, with the composed text in the message
+    return composed
+
+
+@lru_cache(maxsize=64)
+def _composed_cached(dialect: str, frame: str | None, types: tuple[str, ...] | None) -> ComposedGrammar:
+    from groundkit.registry import get_registry
+
+    reg = get_registry()
+    d = reg.dialect(dialect)
+    f = reg.frame(frame or d.default_frame)
+    if types is None:
+        chosen = tuple(reg.grounding_type(n) for n in supported_types(dialect))
+    else:
+        chosen = tuple(reg.grounding_type(n) for n in types)
+        missing = [t.name for t in chosen if t.syntax(dialect) is None]
+        if missing:
+            raise GrammarError(
+                f"dialect {dialect!r} has no syntax for grounding type(s) {', '.join(missing)}; "
+                f"it supports: {', '.join(supported_types(dialect))}"
+            )
+    return compose(d, f, chosen)
+
+
+def get_grammar(dialect: str = "groundkit", frame: str | None = None, types: tuple[str, ...] | list[str] | None = None) -> ComposedGrammar:
+    """The composed grammar for a dialect (by name), frame spec and grounding types.
+
+    ``types=None`` enables every registered type that has a syntax for the dialect;
+    ``frame=None`` uses the dialect's default frame.
+    """
+    return _composed_cached(dialect, frame, tuple(types) if types is not None else None)
+
+
+def supported_types(dialect: str) -> list[str]:
+    """Names of registered grounding types that can be written in ``dialect``."""
+    from groundkit.registry import get_registry
+
+    reg = get_registry()
+    reg.dialect(dialect)
+    return [n for n in reg.grounding_types.names() if reg.grounding_type(n).syntax(dialect) is not None]
+
+
+def clear_caches() -> None:
+    _composed_cached.cache_clear()
+    _build_lark.cache_clear()

@@ -1,0 +1,124 @@
+"""Grounding types and their per-dialect syntax: the base class every type plugin extends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import ImageDraw
+
+from groundkit.frames import ImageSize
+from groundkit.geometry import Box, box_iou, mask_iou
+from groundkit.trace import Grounding
+
+#: One grounding read off the parse tree: label and the written values (textual order).
+RawGrounding = tuple["str | None", "list[Any]"]
+
+
+def default_reader(tokens: Sequence[Any]) -> list[RawGrounding]:
+    """One grounding per element: the last non-empty ``LABEL`` token and every ``NUM`` token."""
+    labels = [t for t in tokens if t.type == "LABEL" and str(t).strip()]
+    nums = [t for t in tokens if t.type == "NUM"]
+    return [(str(labels[-1]) if labels else None, nums)]
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """How a grounding type is written in one dialect.
+
+    ``rule`` is Lark grammar text defining a rule named after the type (helper rules and
+    terminals must be prefixed with the type's name). It may use the dialect skeleton's
+    ``LABEL`` and ``_SEP`` terminals and the frame's ``NUM`` terminal. ``write(label,
+    values)`` returns the canonical text, ``values`` being already-formatted numbers in
+    textual order. ``reader`` turns the rule's tokens into groundings. ``writes_label`` is
+    False where the dialect has no place for a label (writing one then needs ``lossy``).
+    """
+
+    rule: str
+    write: Callable[[str | None, list[str]], str]
+    reader: Callable[[Sequence[Any]], list[RawGrounding]] = default_reader
+    writes_label: bool = True
+
+
+@dataclass
+class GroundingType:
+    """Base class of grounding types (point, box, mask, and third-party types).
+
+    Coordinates are flat (x, y, x, y, ...) in the canonical unit frame. ``arity`` is the
+    number of values (None: any even number >= 2 * ``min_vertices``). ``ordering`` lists
+    index pairs (i, j) meaning ``coords[i] > coords[j]`` (box x1<x2, y1<y2); the decoder
+    enforces these too.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    arity: ClassVar[int | None] = 2
+    min_vertices: ClassVar[int] = 1
+    ordering: ClassVar[tuple[tuple[int, int], ...]] = ()
+    syntaxes: dict[str, Syntax] = field(default_factory=dict)
+
+    # --- structure -------------------------------------------------------------------
+    def axes(self, n_values: int | None = None) -> tuple[str, ...]:
+        n = self.arity if n_values is None else n_values
+        return tuple("xy"[i % 2] for i in range(n or 2))
+
+    def syntax(self, dialect: str) -> Syntax | None:
+        return self.syntaxes.get(dialect)
+
+    def check_values(self, values: Sequence[float]) -> str | None:
+        """Why the written values cannot form this type (count, ordering), or None."""
+        n = len(values)
+        if self.arity is not None and n != self.arity:
+            return f"a {self.name} needs {self.arity} values, got {n}"
+        if self.arity is None and (n % 2 or n < 2 * self.min_vertices):
+            return f"a {self.name} needs at least {self.min_vertices} (x, y) vertices, got {n} values"
+        for i, j in self.ordering:
+            if not values[i] > values[j]:
+                names = self.value_names(n)
+                return f"degenerate {self.name}: {names[i]}={values[i]:g} must be greater than {names[j]}={values[j]:g}"
+        return None
+
+    def value_names(self, n: int) -> list[str]:
+        return [f"{a}{i // 2 + 1}" for i, a in enumerate(self.axes(n))]
+
+    # --- geometry (unit frame); subclasses override with exact formulas ------------------
+    def bbox(self, g: Grounding) -> Box:
+        xs, ys = g.coords[0::2], g.coords[1::2]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    def area(self, g: Grounding) -> float:
+        return float(self.to_mask(g, 512, 512).mean())
+
+    def contains(self, g: Grounding, x: float, y: float) -> bool:
+        m = self.to_mask(g, 512, 512)
+        return bool(m[min(int(y * 512), 511), min(int(x * 512), 511)])
+
+    def to_mask(self, g: Grounding, width: int, height: int) -> np.ndarray:
+        """Boolean (height, width) raster of the grounding."""
+        raise NotImplementedError(f"{self.name} cannot be rasterised")
+
+    def iou(self, a: Grounding, b: Grounding, resolution: int = 512) -> float:
+        """IoU of two groundings (exact for boxes; rasterised otherwise; IoU is scale invariant)."""
+        if a.type == b.type == "box":
+            return box_iou(a.coords, b.coords)
+        return mask_iou(self.to_mask(a, resolution, resolution), _registry_type(b).to_mask(b, resolution, resolution))
+
+    # --- drawing ------------------------------------------------------------------------
+    def draw(self, canvas: ImageDraw.ImageDraw, g: Grounding, size: ImageSize, color: tuple[int, int, int]) -> None:
+        x1, y1, x2, y2 = self.bbox(g)
+        canvas.rectangle([x1 * size.width, y1 * size.height, x2 * size.width, y2 * size.height], outline=color, width=2)
+
+    def anchor(self, g: Grounding, size: ImageSize) -> tuple[float, float]:
+        """Where a label is drawn (top-left of the bounding box, in pixels)."""
+        x1, y1, _, _ = self.bbox(g)
+        return x1 * size.width, y1 * size.height
+
+
+def _registry_type(g: Grounding) -> GroundingType:
+    from groundkit.registry import get_registry
+
+    return get_registry().grounding_type(g.type)
+
+

@@ -1,0 +1,45 @@
+"""Every groundkit hook, in one module.
+
+Each hook receives a ``register`` callback; call it once per object you contribute. The
+host validates the object, records which plugin registered it, and rejects duplicate
+names with an error naming both plugins. Implement hooks with ``@groundkit.hookimpl``
+in a module exposed through the ``groundkit`` entry-point group::
+
+    [project.entry-points.groundkit]
+    my_types = "my_package.plugin"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from groundkit.dialects import Dialect
+    from groundkit.frames import Frame
+    from groundkit.grounding import GroundingType
+
+PROJECT = "groundkit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_frames(register: Callable[[Frame], None]) -> None:
+    """Register coordinate frames (:class:`groundkit.Frame` instances), e.g. ``rel-1000``."""
+
+
+@hookspec
+def register_grounding_types(register: Callable[[GroundingType], None]) -> None:
+    """Register grounding types (:class:`groundkit.GroundingType` instances), e.g. ``point``.
+
+    A type carries its grammar rule per dialect (:class:`groundkit.Syntax`), its value
+    constraints, geometry and drawing.
+    """
+
+
+@hookspec
+def register_dialects(register: Callable[[Dialect], None]) -> None:
+    """Register dialects (:class:`groundkit.Dialect`): a grammar skeleton plus a default frame."""

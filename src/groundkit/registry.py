@@ -1,0 +1,218 @@
+"""The plugin host: loads entry points with an error boundary and collects registrations.
+
+A typed facade with one method per hook (``collect_frames`` ...). Plugins are loaded
+lazily (the first :func:`get_registry` call), never at import time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import re
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from groundkit import hookspecs
+from groundkit.dialects import Dialect
+from groundkit.errors import PluginError, UnknownNameError
+from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
+from groundkit.grounding import GroundingType
+
+ENTRY_POINT_GROUP = "groundkit"
+STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
+T = TypeVar("T")
+
+TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a grounding type's name is also its Lark rule name
+NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
+@dataclass
+class PluginInfo:
+    """One loaded plugin: its name, origin (distribution), version and what it registered."""
+
+    name: str
+    distribution: str
+    version: str
+    builtin: bool
+    registered: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "origin": "builtin" if self.builtin else self.distribution,
+            "distribution": self.distribution,
+            "version": self.version,
+            "registered": [{"kind": k, "name": n} for k, n in self.registered],
+        }
+
+
+@dataclass
+class PluginLoadFailure:
+    """A plugin that could not be imported or whose hook raised."""
+
+    name: str
+    distribution: str
+    error: str
+    detail: str
+
+
+@dataclass
+class Registered(Generic[T]):
+    obj: T
+    plugin: PluginInfo
+
+
+class Kind(Generic[T]):
+    """A family of registered objects (frames, dialects, ...) keyed by name."""
+
+    def __init__(self, kind: str, cls: type, pattern: re.Pattern[str]):
+        self.kind, self.cls, self.pattern = kind, cls, pattern
+        self.items: dict[str, Registered[T]] = {}
+
+    def add(self, obj: T, plugin: PluginInfo) -> None:
+        if not isinstance(obj, self.cls):
+            raise PluginError(f"plugin {plugin.name!r} registered {obj!r} as a {self.kind}, expected {self.cls.__name__}")
+        name = getattr(obj, "name", "")
+        if not isinstance(name, str) or not self.pattern.match(name):
+            raise PluginError(f"plugin {plugin.name!r} registered a {self.kind} with invalid name {name!r}")
+        if name in self.items:
+            first = self.items[name].plugin
+            raise PluginError(
+                f"{self.kind} {name!r} is registered twice: by plugin {first.name!r} "
+                f"({first.distribution} {first.version}) and by plugin {plugin.name!r} "
+                f"({plugin.distribution} {plugin.version})"
+            )
+        self.items[name] = Registered(obj, plugin)
+        plugin.registered.append((self.kind, name))
+
+    def get(self, name: str) -> T:
+        try:
+            return self.items[name].obj
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self.items) from None
+
+    def names(self) -> list[str]:
+        return sorted(self.items)
+
+
+class Registry:
+    """Everything plugins registered, plus the plugins themselves and their load failures."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.failures: list[PluginLoadFailure] = []
+        self.frames: Kind[Frame] = Kind("frame", Frame, NAME)
+        self.grounding_types: Kind[GroundingType] = Kind("grounding type", GroundingType, TYPE_NAME)
+        self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
+        self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
+
+    # --- loading ------------------------------------------------------------------------
+    def load_entry_points(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
+        eps = md.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+        for ep in sorted(eps, key=lambda e: (e.dist.name if e.dist else "", e.name)):
+            dist = ep.dist.name if ep.dist else "(unknown)"
+            version = ep.dist.version if ep.dist else "?"
+            try:
+                module = ep.load()
+            except Exception as exc:  # error boundary: one bad plugin does not break the host
+                self._fail(ep.name, dist, exc)
+                continue
+            self.add_plugin(module, ep.name, dist, version, builtin=dist == "groundkit")
+
+    def add_plugin(self, module: object, name: str, distribution: str = "(local)", version: str = "?", builtin: bool = False) -> PluginInfo:
+        """Register a plugin object (a module or instance with ``@hookimpl`` functions)."""
+        if name in self.plugins or self.pm.has_plugin(name):
+            first = self.plugins[name]
+            raise PluginError(
+                f"plugin name {name!r} is used twice: by {first.distribution} {first.version} and by {distribution} {version}"
+            )
+        self.pm.register(module, name=name)
+        info = PluginInfo(name, distribution, version, builtin)
+        self.plugins[name] = info
+        return info
+
+    def _fail(self, name: str, dist: str, exc: BaseException) -> None:
+        if self.strict:
+            raise exc
+        self.failures.append(PluginLoadFailure(name, dist, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+
+    def _collect(self, hook_name: str, kind: Kind[Any]) -> None:
+        """Call one hook on every plugin, each with a ``register`` callback bound to that plugin."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            info = self.plugins[impl.plugin_name]
+            register: Callable[[Any], None] = lambda obj, info=info: kind.add(obj, info)  # noqa: E731
+            try:
+                impl.function(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                self._fail(info.name, info.distribution, exc)
+
+    # --- one typed method per hook ---------------------------------------------------------
+    def collect_frames(self) -> None:
+        self._collect("register_frames", self.frames)
+
+    def collect_grounding_types(self) -> None:
+        self._collect("register_grounding_types", self.grounding_types)
+
+    def collect_dialects(self) -> None:
+        self._collect("register_dialects", self.dialects)
+
+    def collect_all(self) -> None:
+        self.collect_frames()
+        self.collect_grounding_types()
+        self.collect_dialects()
+
+    # --- lookups --------------------------------------------------------------------------
+    def frame(self, spec: str) -> Frame:
+        """A frame by name, with optional parameters: ``abs-resized:factor=32,max_pixels=...``."""
+        name, params = parse_frame_spec(spec)
+        frame = self.frames.get(name)
+        if params:
+            if not isinstance(frame, ResizedPixelFrame):
+                raise UnknownNameError("parameterised frame", spec, [n for n in self.frames.names()])
+            frame = frame.with_params(**params)
+        return frame
+
+    def grounding_type(self, name: str) -> GroundingType:
+        return self.grounding_types.get(name)
+
+    def dialect(self, name: str) -> Dialect:
+        return self.dialects.get(name)
+
+
+_REGISTRY: Registry | None = None
+
+
+def build_registry(extra_plugins: Iterable[tuple[str, object]] = (), entry_points: bool = True) -> Registry:
+    """A fresh registry from the installed entry points plus ``(name, module)`` extras."""
+    reg = Registry()
+    if entry_points:
+        reg.load_entry_points()
+    for name, module in extra_plugins:
+        reg.add_plugin(module, name)
+    reg.collect_all()
+    return reg
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = build_registry()
+    return _REGISTRY
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace (or reset, with None) the process-wide registry; grammar caches are cleared."""
+    global _REGISTRY
+    _REGISTRY = registry
+    from groundkit import grammar
+
+    grammar.clear_caches()
