@@ -73,8 +73,8 @@ class Point(GroundingType):
 
     def draw(self, canvas, g, size, color):
         x, y = g.coords[0] * size.width, g.coords[1] * size.height
-        r = max(3, min(size.width, size.height) // 80)
-        canvas.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(255, 255, 255), width=1)
+        r = max(4, min(size.width, size.height) // 60)
+        canvas.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(255, 255, 255), width=2)
 
     def anchor(self, g, size):
         return g.coords[0] * size.width + 5, g.coords[1] * size.height - 14

@@ -50,25 +50,32 @@ class TraceParser:
         pat = self._patterns[terminal]
         return pat is not None and pat.fullmatch(rest, partial=True) is not None
 
+    def _truncated_at(self, text: str, pos: int, allowed: list[str]) -> bool:
+        """Whether the text from ``pos`` on is an unfinished start of an allowed terminal."""
+        rest = text[pos:]
+        return bool(rest) and "\n" not in rest[:200] and any(self._partial(t, rest) for t in allowed)
+
     def _error(self, text: str, exc: lark.exceptions.LarkError) -> ParseError:
         if isinstance(exc, lark.exceptions.UnexpectedCharacters):
             allowed = sorted(exc.allowed or ())
-            rest = text[exc.pos_in_stream :]
-            if "\n" not in rest[:200] and any(self._partial(t, rest) for t in allowed):
-                return ParseError("text ends inside an unfinished element", text, len(text),
-                                  [self.describe(t) for t in allowed], truncated=True)
-            return ParseError(f"unexpected character {text[exc.pos_in_stream]!r}", text, exc.pos_in_stream,
-                              [self.describe(t) for t in allowed])
-        if isinstance(exc, lark.exceptions.UnexpectedToken):
-            expected = [self.describe(t) for t in sorted(exc.accepts or exc.expected or ())]
-            if exc.token.type == "$END":
-                return ParseError("text ended before the trace was complete", text, len(text), expected, truncated=True)
+            pos = exc.pos_in_stream
+            found = f"unexpected character {text[pos]!r}"
+        elif isinstance(exc, lark.exceptions.UnexpectedToken):
+            allowed = sorted(exc.accepts or exc.expected or ())
             pos = exc.token.start_pos if exc.token.start_pos is not None else len(text)
-            return ParseError(f"unexpected {str(exc.token)[:30]!r}", text, pos, expected)
-        if isinstance(exc, lark.exceptions.UnexpectedEOF):
-            expected = [self.describe(t) for t in sorted(exc.expected or ())]
+            found = f"unexpected {str(exc.token)[:30]!r}"
+            if exc.token.type == "$END":
+                pos = len(text)
+        elif isinstance(exc, lark.exceptions.UnexpectedEOF):
+            allowed, pos, found = sorted(exc.expected or ()), len(text), ""
+        else:
+            return ParseError(str(exc), text, 0)
+        expected = [self.describe(t) for t in allowed]
+        if pos >= len(text):
             return ParseError("text ended before the trace was complete", text, len(text), expected, truncated=True)
-        return ParseError(str(exc), text, 0)
+        if self._truncated_at(text, pos, allowed):
+            return ParseError("text ends inside an unfinished element", text, len(text), expected, truncated=True)
+        return ParseError(found, text, pos, expected)
 
     # --- parsing --------------------------------------------------------------------------
     def parse(self, text: str, image_size: ImageSize | None = None) -> Trace:

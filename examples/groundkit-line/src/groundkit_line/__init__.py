@@ -1,0 +1,1 @@
+"""Example third-party groundkit plugin: the ``line`` grounding type."""
