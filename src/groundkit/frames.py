@@ -85,7 +85,7 @@ class Frame:
         whole = r"(0|[1-9][0-9]*)"
         if self.max_decimals == 0:
             return whole
-        return whole + r"(\.[0-9]{1,%d})?" % self.max_decimals
+        return whole + r"(\.[0-9]{1," + str(self.max_decimals) + "})?"
 
     def extent(self, axis: str, size: ImageSize | None = None) -> float:
         """The written value that corresponds to 1.0 on ``axis`` (also the upper bound)."""

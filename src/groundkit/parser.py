@@ -73,7 +73,9 @@ class TraceParser:
         expected = [self.describe(t) for t in allowed]
         if pos >= len(text):
             return ParseError("text ended before the trace was complete", text, len(text), expected, truncated=True)
-        if self._truncated_at(text, pos, allowed):
+        last = (getattr(exc, "token_history", None) or [None])[-1]
+        extends_last = last is not None and last.end_pos == pos and self._truncated_at(text, last.start_pos, [last.type])
+        if extends_last or self._truncated_at(text, pos, allowed):
             return ParseError("text ends inside an unfinished element", text, len(text), expected, truncated=True)
         return ParseError(found, text, pos, expected)
 

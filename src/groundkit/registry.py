@@ -115,7 +115,8 @@ class Registry:
     # --- loading ------------------------------------------------------------------------
     def load_entry_points(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
         eps = md.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
-        for ep in sorted(eps, key=lambda e: (e.dist.name if e.dist else "", e.name)):
+        # built-in plugins first, so a clash names the third-party plugin second
+        for ep in sorted(eps, key=lambda e: (not (e.dist and e.dist.name == "groundkit"), e.dist.name if e.dist else "", e.name)):
             dist = ep.dist.name if ep.dist else "(unknown)"
             version = ep.dist.version if ep.dist else "?"
             try:

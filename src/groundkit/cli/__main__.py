@@ -1,0 +1,3 @@
+from groundkit.cli import main
+
+main()
