@@ -5,22 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from groundkit.errors import GroundkitError
 
 DEBUG_ENV = "GROUNDKIT_DEBUG"
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 
 class GroundkitGroup(TyperGroup):
     """Turns groundkit errors into one message and a non-zero exit (``GROUNDKIT_DEBUG=1`` re-raises)."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except GroundkitError as exc:
