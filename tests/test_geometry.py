@@ -14,9 +14,9 @@ unit = st.floats(0, 1, allow_nan=False)
 
 @st.composite
 def boxes(draw):
-    x1, x2 = sorted(draw(st.lists(unit, min_size=2, max_size=2, unique=True)))
-    y1, y2 = sorted(draw(st.lists(unit, min_size=2, max_size=2, unique=True)))
-    return (x1, y1, x2, y2)
+    """Boxes with sides of at least 1e-6 (coordinates come from finite-precision frames)."""
+    x1, y1 = draw(st.floats(0, 1 - 1e-6)), draw(st.floats(0, 1 - 1e-6))
+    return (x1, y1, draw(st.floats(x1 + 1e-6, 1)), draw(st.floats(y1 + 1e-6, 1)))
 
 
 @settings(max_examples=200, deadline=None)
