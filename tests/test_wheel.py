@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +16,10 @@ CORE_DEPS = ["lark", "regex", "pluggy", "numpy", "pillow", "typer", "rich"]
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_composes_grammars_and_loads_the_example_plugin(tmp_path):
     dist = tmp_path / "dist"
-    for project in (REPO, REPO / "examples" / "groundkit-line"):
+    # build from copies: a build writes egg-info/build folders that must not land in the checkout
+    skip = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "demo-output", ".hypothesis", "__pycache__")
+    shutil.copytree(REPO, tmp_path / "src-copy", ignore=skip)
+    for project in (tmp_path / "src-copy", tmp_path / "src-copy" / "examples" / "groundkit-line"):
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(project)],
             check=True, cwd=tmp_path, capture_output=True,
