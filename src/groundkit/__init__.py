@@ -3,6 +3,16 @@
 The public API. Plugins (built-in ones included) import only from here.
 """
 
+from groundkit.backbones import (
+    GEMMA_CHAT_TEMPLATE,
+    QWEN_CHAT_TEMPLATE,
+    Backbone,
+    BackboneError,
+    LoadedModel,
+    load_model,
+    qwen_tokenizer,
+    sentencepiece_tokenizer,
+)
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
     DataError,
@@ -40,6 +50,8 @@ from groundkit.trace import Grounding, Text, Trace
 __version__ = "0.1.0"
 
 __all__ = [
+    "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "load_model",
+    "qwen_tokenizer", "sentencepiece_tokenizer",
     "ComposedGrammar", "DataError", "Dialect", "FormatError", "Frame", "FrameError", "GrammarError",
     "Grounding", "GroundingType", "GroundkitError", "ImageSize", "OriginalPixelFrame", "ParseError",
     "PluginError", "Registry", "ResizedPixelFrame", "Syntax", "Text", "Trace", "TraceParser",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from groundkit.backbones import Backbone
     from groundkit.dialects import Dialect
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
@@ -43,3 +44,13 @@ def register_grounding_types(register: Callable[[GroundingType], None]) -> None:
 @hookspec
 def register_dialects(register: Callable[[Dialect], None]) -> None:
     """Register dialects (:class:`groundkit.Dialect`): a grammar skeleton plus a default frame."""
+
+
+@hookspec
+def register_backbones(register: Callable[[Backbone], None]) -> None:
+    """Register VLM backbones (:class:`groundkit.Backbone` instances), e.g. ``qwen2.5-vl``.
+
+    A backbone loads model + processor from a local checkpoint (and builds ``tiny:<name>``
+    random models offline), names its native dialect and frame, builds chat prompts and
+    gives the LoRA target-module regex.
+    """

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from groundkit import hookspecs
+from groundkit.backbones import Backbone
 from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
@@ -110,6 +111,7 @@ class Registry:
         self.frames: Kind[Frame] = Kind("frame", Frame, NAME)
         self.grounding_types: Kind[GroundingType] = Kind("grounding type", GroundingType, TYPE_NAME)
         self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
+        self.backbones: Kind[Backbone] = Kind("backbone", Backbone, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -165,10 +167,14 @@ class Registry:
     def collect_dialects(self) -> None:
         self._collect("register_dialects", self.dialects)
 
+    def collect_backbones(self) -> None:
+        self._collect("register_backbones", self.backbones)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
         self.collect_dialects()
+        self.collect_backbones()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -186,6 +192,9 @@ class Registry:
 
     def dialect(self, name: str) -> Dialect:
         return self.dialects.get(name)
+
+    def backbone(self, name: str) -> Backbone:
+        return self.backbones.get(name)
 
 
 _REGISTRY: Registry | None = None

@@ -1,0 +1,134 @@
+"""Qwen-VL backbones: qwen2-vl (qwen2vl, rel-1000), qwen2.5-vl (qwen-json, resized pixels), qwen3-vl (qwen-json, rel-1000)."""
+
+from functools import lru_cache
+
+from groundkit import QWEN_CHAT_TEMPLATE, Backbone, ImageSize, LoadedModel, hookimpl, qwen_tokenizer, smart_resize
+
+TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096)
+
+
+@lru_cache(maxsize=None)
+def processor_without_video(module: str, name: str):
+    """The family's processor class minus the video processor (which needs torchvision)."""
+    import importlib
+
+    base = getattr(importlib.import_module(module), name)
+
+    class Processor(base):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    Processor.__name__ = Processor.__qualname__ = f"Groundkit{name}"
+    return Processor
+
+
+class QwenVL(Backbone):
+    """Shared Qwen-VL logic; subclasses name their classes, native format and tiny config."""
+
+    processor_module = ""
+    processor_name = ""
+    model_name = ""
+    config_name = ""
+    patch_size = 14
+    tiny_vision: dict = {}
+    tiny_rope: dict = {}
+
+    def model_class(self):
+        import transformers
+
+        return getattr(transformers, self.model_name)
+
+    def image_processor_class(self):
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        return Qwen2VLImageProcessorPil
+
+    def build_processor(self, tokenizer, image_processor, chat_template):
+        tokenizer.padding_side = "left"
+        cls = processor_without_video(self.processor_module, self.processor_name)
+        return cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template)
+
+    def resize_rule(self, processor):
+        ip = processor.image_processor
+        return ip.patch_size * ip.merge_size, ip.size["shortest_edge"], ip.size["longest_edge"]
+
+    def input_size(self, processor, size):
+        factor, lo, hi = self.resize_rule(processor)
+        h, w = smart_resize(size.height, size.width, factor, lo, hi)
+        return ImageSize(w, h)
+
+    def tiny(self, seed=0, tokenizer_dir=None):
+        import torch
+        import transformers
+
+        torch.manual_seed(seed)
+        tokenizer = qwen_tokenizer(tokenizer_dir)
+        factor = self.patch_size * 2
+        image_processor = self.image_processor_class()(patch_size=self.patch_size, min_pixels=factor**2 * 4, max_pixels=factor**2 * 64)
+        processor = self.build_processor(tokenizer, image_processor, QWEN_CHAT_TEMPLATE)
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+        vocab = 151936 if len(tokenizer) > 151936 // 2 else len(tokenizer)
+        config = getattr(transformers, self.config_name)(
+            vision_config=self.tiny_vision,
+            text_config=dict(TINY_TEXT, vocab_size=vocab, head_dim=16, rope_parameters=self.tiny_rope),
+            image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+            vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+            eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
+        )
+        model = self.model_class()(config).eval()
+        model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id]
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        return LoadedModel(self, model, processor, f"tiny:{self.name}")
+
+
+class Qwen2VL(QwenVL):
+    name = "qwen2-vl"
+    description = "Qwen2-VL: special-token boxes (qwen2vl dialect), rel-1000"
+    model_types = ("qwen2_vl",)
+    native_dialect = "qwen2vl"
+    processor_module = "transformers.models.qwen2_vl.processing_qwen2_vl"
+    processor_name = "Qwen2VLProcessor"
+    model_name = "Qwen2VLForConditionalGeneration"
+    config_name = "Qwen2VLConfig"
+    tiny_vision = dict(depth=1, embed_dim=32, num_heads=2, hidden_size=32, mlp_ratio=2, patch_size=14, spatial_merge_size=2)
+    tiny_rope = {"rope_type": "default", "mrope_section": [2, 2, 4], "rope_theta": 10000.0}
+
+
+class Qwen25VL(QwenVL):
+    name = "qwen2.5-vl"
+    description = "Qwen2.5-VL: JSON bbox_2d/point_2d (qwen-json), absolute pixels of the resized input"
+    model_types = ("qwen2_5_vl",)
+    native_dialect = "qwen-json"
+    processor_module = "transformers.models.qwen2_5_vl.processing_qwen2_5_vl"
+    processor_name = "Qwen2_5_VLProcessor"
+    model_name = "Qwen2_5_VLForConditionalGeneration"
+    config_name = "Qwen2_5_VLConfig"
+    tiny_vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=14,
+                       spatial_merge_size=2, window_size=56, fullatt_block_indexes=[1])
+    tiny_rope = {"rope_type": "default", "mrope_section": [2, 2, 4], "rope_theta": 10000.0}
+
+    def native_frame(self, processor):
+        factor, lo, hi = self.resize_rule(processor)
+        return f"abs-resized:factor={factor},min_pixels={lo},max_pixels={hi}"
+
+
+class Qwen3VL(QwenVL):
+    name = "qwen3-vl"
+    description = "Qwen3-VL: JSON bbox_2d/point_2d (qwen-json), rel-1000"
+    model_types = ("qwen3_vl",)
+    native_dialect = "qwen-json"
+    processor_module = "transformers.models.qwen3_vl.processing_qwen3_vl"
+    processor_name = "Qwen3VLProcessor"
+    model_name = "Qwen3VLForConditionalGeneration"
+    config_name = "Qwen3VLConfig"
+    patch_size = 16
+    tiny_vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=16,
+                       spatial_merge_size=2, num_position_embeddings=64, deepstack_visual_indexes=[1])
+    tiny_rope = {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True, "rope_theta": 10000.0}
+
+
+@hookimpl
+def register_backbones(register):
+    register(Qwen2VL())
+    register(Qwen25VL())
+    register(Qwen3VL())

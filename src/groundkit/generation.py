@@ -1,0 +1,169 @@
+"""Generation with a backbone: prompts from the grammar, batching, constrained decoding, parsing.
+
+Coordinates always come back in the canonical frame of the *original* image: each row is
+parsed with its own frame context (the original size; pixel frames apply the backbone's
+resize rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from groundkit.backbones import LoadedModel, grounding_instruction
+from groundkit.errors import DataError, GroundkitError, ParseError
+from groundkit.frames import ImageSize
+from groundkit.grammar import ComposedGrammar, get_grammar
+from groundkit.parser import TraceParser
+from groundkit.trace import Trace
+
+
+@dataclass
+class GenerationRequest:
+    """One image + question (``image`` is a PIL image or a path)."""
+
+    image: Any
+    question: str
+    id: str | None = None
+
+
+@dataclass
+class SamplingConfig:
+    """Greedy by default; ``do_sample`` with temperature / top-k / top-p otherwise."""
+
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        if not self.do_sample:
+            return {"do_sample": False}
+        kw: dict[str, Any] = {"do_sample": True, "temperature": self.temperature}
+        if self.top_k is not None:
+            kw["top_k"] = self.top_k
+        if self.top_p is not None:
+            kw["top_p"] = self.top_p
+        return kw
+
+
+@dataclass
+class GenerationResult:
+    """The text a model wrote for a request, its parsed trace (or the parse error) and the image size."""
+
+    id: str | None
+    question: str
+    text: str
+    image_size: ImageSize
+    trace: Trace | None = None
+    error: str | None = None
+    token_ids: list[int] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "question": self.question, "completion": self.text,
+            "width": self.image_size.width, "height": self.image_size.height,
+            "trace": self.trace.to_dict() if self.trace else None, "error": self.error,
+        }
+
+
+def resolve_format(loaded: LoadedModel, dialect: str | None, frame: str | None, types: Sequence[str] | None) -> ComposedGrammar:
+    """The grammar to generate: the backbone's native dialect/frame unless others are requested."""
+    dialect = dialect or loaded.backbone.native_dialect
+    if frame is None and dialect == loaded.backbone.native_dialect:
+        frame = loaded.native_frame()
+    return get_grammar(dialect, frame, types)
+
+
+def open_image(image: Any, rid: str | None) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    try:
+        with Image.open(Path(image)) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot open image {image!r}: {exc}", rid) from exc
+
+
+def constraint_processor(loaded: LoadedModel, grammar: ComposedGrammar, sizes: list[ImageSize], max_new_tokens: int) -> Any:
+    """The grounded logits processor for one batch (per-row frames), from the decoding backend."""
+    try:
+        from groundkit.decoding import grounded_logits_processor
+    except ImportError as exc:  # pragma: no cover - the engine ships with groundkit
+        raise GroundkitError("constrained decoding needs groundkit.decoding, which failed to import") from exc
+    return grounded_logits_processor(loaded.tokenizer, grammar, image_sizes=sizes, max_new_tokens=max_new_tokens)
+
+
+def batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def decode_new_tokens(loaded: LoadedModel, ids: Any) -> tuple[str, list[int]]:
+    """Text of generated ids up to the first EOS/pad, keeping special tokens the dialect may use."""
+    stop = loaded.model.generation_config.eos_token_id
+    stops = set(stop if isinstance(stop, list) else [stop]) | {loaded.tokenizer.pad_token_id}
+    out: list[int] = []
+    for t in ids.tolist():
+        if t in stops:
+            break
+        out.append(t)
+    return loaded.tokenizer.decode(out, skip_special_tokens=False), out
+
+
+def generate(
+    loaded: LoadedModel,
+    requests: Sequence[GenerationRequest],
+    dialect: str | None = None,
+    frame: str | None = None,
+    types: Sequence[str] | None = None,
+    constrained: bool = True,
+    max_new_tokens: int = 256,
+    sampling: SamplingConfig | None = None,
+    batch_size: int = 8,
+    on_batch: Callable[[list[GenerationResult]], None] | None = None,
+) -> list[GenerationResult]:
+    """Generate for every request (batched), parse each completion, return results in order."""
+    import torch
+
+    sampling = sampling or SamplingConfig()
+    grammar = resolve_format(loaded, dialect, frame, types)
+    parser = TraceParser(grammar)
+    if sampling.seed is not None:
+        torch.manual_seed(sampling.seed)
+    device = next(loaded.model.parameters()).device
+    results: list[GenerationResult] = []
+    for batch in batches(list(requests), batch_size):
+        images = [open_image(r.image, r.id) for r in batch]
+        sizes = [ImageSize(*img.size) for img in images]
+        prompts = [
+            loaded.backbone.prompt(loaded.processor, r.question, grounding_instruction(grammar, size))
+            for r, size in zip(batch, sizes)
+        ]
+        inputs = loaded.backbone.processor_inputs(loaded.processor, prompts, images).to(device)
+        kwargs = sampling.generate_kwargs()
+        if constrained:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([constraint_processor(loaded, grammar, sizes, max_new_tokens)])
+        with torch.no_grad():
+            out = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, **kwargs)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        batch_results = []
+        for r, size, ids in zip(batch, sizes, new):
+            text, token_ids = decode_new_tokens(loaded, ids)
+            result = GenerationResult(r.id, r.question, text, size, token_ids=token_ids)
+            try:
+                result.trace = parser.parse(text, size)
+            except ParseError as err:
+                result.error = str(err.with_record(r.id) if r.id is not None else err)
+            batch_results.append(result)
+        results.extend(batch_results)
+        if on_batch is not None:
+            on_batch(batch_results)
+    return results
