@@ -1,13 +1,21 @@
 """Qwen-VL backbones: qwen2-vl (qwen2vl, rel-1000), qwen2.5-vl (qwen-json, resized pixels), qwen3-vl (qwen-json, rel-1000)."""
 
-from functools import lru_cache
+from functools import cache
 
-from groundkit import QWEN_CHAT_TEMPLATE, Backbone, ImageSize, LoadedModel, hookimpl, qwen_tokenizer, smart_resize
+from groundkit import (
+    QWEN_CHAT_TEMPLATE,
+    Backbone,
+    ImageSize,
+    LoadedModel,
+    hookimpl,
+    qwen_tokenizer,
+    smart_resize,
+)
 
 TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096)
 
 
-@lru_cache(maxsize=None)
+@cache
 def processor_without_video(module: str, name: str):
     """The family's processor class minus the video processor (which needs torchvision)."""
     import importlib

@@ -85,6 +85,8 @@ def test_frame_parameters_for_other_processors():
     reg = gk.get_registry()
     qwen3 = reg.frame("abs-resized:factor=32,max_pixels=1000000")
     assert qwen3.factor == 32 and qwen3.max_pixels == 1000000
+    assert qwen3.name == "abs-resized:factor=32,min_pixels=3136,max_pixels=1000000"  # the name resolves back to it
+    assert reg.frame(qwen3.name) == qwen3
     assert parse_frame_spec("abs-resized:factor=32") == ("abs-resized", {"factor": 32})
     with pytest.raises(gk.FrameError):
         parse_frame_spec("abs-resized:factor")

@@ -128,3 +128,26 @@ def test_a_type_rule_may_only_define_its_own_names(fresh_registry):
     fresh_registry(("sneaky", plugin(register_grounding_types=register_grounding_types)))
     with pytest.raises(gk.GrammarError, match="defines 'TEXT'"):
         gk.get_grammar("groundkit", types=["sneaky"])
+
+
+def test_hook_register_backbones(fresh_registry, tmp_path):
+    import json
+
+    import groundkit_plugins.qwen_vl as qwen
+
+    class MyQwen(qwen.Qwen2VL):
+        name = "my-qwen"
+        model_types = ("my_qwen",)
+        native_dialect = "groundkit"
+
+    def register_backbones(register):
+        register(MyQwen())
+
+    reg = fresh_registry(("mine", plugin(register_backbones=register_backbones)))
+    assert reg.plugins["mine"].registered == [("backbone", "my-qwen")]
+    loaded = gk.load_model("tiny:my-qwen")
+    assert loaded.backbone.name == "my-qwen" and type(loaded.model).__name__ == "Qwen2VLForConditionalGeneration"
+    path = loaded.save(tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "model_type": "qwen2_vl"}))
+    assert gk.load_model(str(path), backbone="my-qwen").backbone.name == "my-qwen"

@@ -159,7 +159,10 @@ class ResizedPixelFrame(Frame):
         unknown = set(params) - {"factor", "min_pixels", "max_pixels"}
         if unknown:
             raise FrameError(f"frame {self.name} has no parameter(s) {sorted(unknown)}")
-        return replace(self, **params)
+        merged = {"factor": self.factor, "min_pixels": self.min_pixels, "max_pixels": self.max_pixels, **params}
+        base = self.name.partition(":")[0]
+        spec = f"{base}:factor={merged['factor']},min_pixels={merged['min_pixels']},max_pixels={merged['max_pixels']}"
+        return replace(self, name=spec, **params)
 
 
 def builtin_frames() -> list[Frame]:

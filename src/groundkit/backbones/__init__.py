@@ -1,7 +1,12 @@
 """Backbones: VLM families as plugins (model + processor loading, prompts, frames, LoRA targets)."""
 
 from groundkit.backbones.base import Backbone, BackboneError, LoadedModel, detect_backbone, load_model
-from groundkit.backbones.prompts import GEMMA_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE, example_trace, grounding_instruction
+from groundkit.backbones.prompts import (
+    GEMMA_CHAT_TEMPLATE,
+    QWEN_CHAT_TEMPLATE,
+    example_trace,
+    grounding_instruction,
+)
 from groundkit.backbones.tokenizers import find_qwen2_tokenizer_dir, qwen_tokenizer, sentencepiece_tokenizer
 
 __all__ = [
