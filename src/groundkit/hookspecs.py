@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from groundkit.dialects import Dialect
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
+    from groundkit.rewards import RewardTerm
 
 PROJECT = "groundkit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -43,3 +44,13 @@ def register_grounding_types(register: Callable[[GroundingType], None]) -> None:
 @hookspec
 def register_dialects(register: Callable[[Dialect], None]) -> None:
     """Register dialects (:class:`groundkit.Dialect`): a grammar skeleton plus a default frame."""
+
+
+@hookspec
+def register_reward_terms(register: Callable[[RewardTerm], None]) -> None:
+    """Register reward terms (:class:`groundkit.RewardTerm` instances), e.g. ``point_f1``.
+
+    A term has a name, the ground-truth fields it reads (``columns``) and a batched
+    ``score(batch)`` returning one float per completion, or None where it does not apply.
+    Terms compose with weights into a :class:`groundkit.RewardSet` (``"format,point_f1:0.5"``).
+    """

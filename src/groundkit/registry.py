@@ -21,6 +21,7 @@ from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
 from groundkit.grounding import GroundingType
+from groundkit.rewards import RewardTerm
 
 ENTRY_POINT_GROUP = "groundkit"
 STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
@@ -110,6 +111,7 @@ class Registry:
         self.frames: Kind[Frame] = Kind("frame", Frame, NAME)
         self.grounding_types: Kind[GroundingType] = Kind("grounding type", GroundingType, TYPE_NAME)
         self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
+        self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -165,10 +167,14 @@ class Registry:
     def collect_dialects(self) -> None:
         self._collect("register_dialects", self.dialects)
 
+    def collect_reward_terms(self) -> None:
+        self._collect("register_reward_terms", self.reward_terms)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
         self.collect_dialects()
+        self.collect_reward_terms()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -186,6 +192,9 @@ class Registry:
 
     def dialect(self, name: str) -> Dialect:
         return self.dialects.get(name)
+
+    def reward_term(self, name: str) -> RewardTerm:
+        return self.reward_terms.get(name)
 
 
 _REGISTRY: Registry | None = None
