@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from groundkit import (
     ObjectTruth,
@@ -27,7 +28,6 @@ from groundkit import (
     hungarian,
     label_forms,
     polygon_bbox,
-    rasterize_polygon,
 )
 
 
@@ -91,7 +91,7 @@ class PointInMask(GroundingTerm):
         trace, objs = got
         if trace is None:
             return 0.0
-        points = trace.of_type("point")
+        points = batch.groundings(i, "point")
         if not points:
             return None
         ok = _labels_ok([p.label for p in points], objs)
@@ -99,6 +99,27 @@ class PointInMask(GroundingTerm):
             any(ok[k, j] and o.contains(p.coords[0], p.coords[1]) for j, o in enumerate(objs)) for k, p in enumerate(points)
         )
         return hits / len(points)
+
+
+def _raster_crop(xy: tuple[float, ...], w: int, h: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A polygon rasterised on a ``w`` x ``h`` grid, only over its bounding box: (pixels, (x0, y0, x1, y1)).
+
+    Matches rasterising the whole grid up to float rounding on edges (a stray pixel at most per edge)."""
+    xs, ys = [v * w for v in xy[0::2]], [v * h for v in xy[1::2]]
+    x0, y0 = max(0, int(min(xs)) - 1), max(0, int(min(ys)) - 1)
+    x1, y1 = min(w, int(max(xs)) + 2), min(h, int(max(ys)) + 2)
+    img = Image.new("1", (max(1, x1 - x0), max(1, y1 - y0)), 0)
+    ImageDraw.Draw(img).polygon([(x - x0, y - y0) for x, y in zip(xs, ys)], fill=1, outline=1)
+    return np.array(img, dtype=bool)[: y1 - y0, : x1 - x0], (x0, y0, x1, y1)
+
+
+def _gt_raster(batch: ScoringBatch, o: ObjectTruth, w: int, h: int) -> tuple[np.ndarray, int]:
+    """A ground-truth mask on the grid and its pixel count, once per batch."""
+    key = ("mask_raster", id(o), w, h)
+    if key not in batch.cache:
+        m = o.raster(w, h)
+        batch.cache[key] = (m, int(np.count_nonzero(m)))
+    return batch.cache[key]
 
 
 def _distance_to_box(xy: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -131,7 +152,7 @@ class PointF1(GroundingTerm):
         trace, objs = got
         if trace is None:
             return 0.0
-        points = trace.of_type("point")
+        points = batch.groundings(i, "point")
         edge = _both_sides(len(points), len(objs))
         if edge is not None:
             return edge
@@ -157,14 +178,21 @@ class PointF1(GroundingTerm):
 
 
 def _box_inputs(term: GroundingTerm, batch: ScoringBatch, i: int) -> tuple[np.ndarray, float | None] | None:
-    """The label-masked IoU matrix (pred x gt), or a fixed score where a side is empty."""
+    """The label-masked IoU matrix (pred x gt), or a fixed score where a side is empty (shared by box terms)."""
+    key = ("box_iou", i)
+    if key not in batch.cache:
+        batch.cache[key] = _box_matrix(term, batch, i)
+    return batch.cache[key]
+
+
+def _box_matrix(term: GroundingTerm, batch: ScoringBatch, i: int) -> tuple[np.ndarray, float | None] | None:
     got = term.inputs(batch, i)
     if got is None:
         return None
     trace, objs = got
     if trace is None:
         return np.zeros((0, 0)), 0.0
-    boxes = trace.of_type("box")
+    boxes = batch.groundings(i, "box")
     edge = _both_sides(len(boxes), len(objs))
     if edge is not None:
         return np.zeros((0, 0)), edge
@@ -254,22 +282,22 @@ class MaskIoU(GroundingTerm):
         trace, objs = got
         if trace is None:
             return 0.0
-        masks = trace.of_type("mask")
+        masks = batch.groundings(i, "mask")
         edge = _both_sides(len(masks), len(objs))
         if edge is not None:
             return edge
         w, h = self.grid(batch, i, objs)
-        gt = [o.raster(w, h) for o in objs]
         gt_boxes = np.array([o.bbox for o in objs], dtype=float)
         pred_boxes = np.array([polygon_bbox(m.coords) for m in masks], dtype=float)
         overlaps = (box_iou_matrix(pred_boxes, gt_boxes) > 0) & _labels_ok([m.label for m in masks], objs)
         iou = np.zeros(overlaps.shape)
         for k in np.nonzero(overlaps.any(axis=1))[0]:
-            pred = rasterize_polygon(masks[k].coords, w, h)
-            area = pred.sum()
+            pred, (x0, y0, x1, y1) = _raster_crop(masks[k].coords, w, h)
+            area = int(pred.sum())
             for j in np.nonzero(overlaps[k])[0]:
-                inter = np.logical_and(pred, gt[j]).sum()
-                union = area + gt[j].sum() - inter
+                gt, gt_area = _gt_raster(batch, objs[j], w, h)
+                inter = int(np.count_nonzero(pred & gt[y0:y1, x0:x1]))
+                union = area + gt_area - inter
                 iou[k, j] = inter / union if union else 0.0
         return matched_mean(iou)
 

@@ -3,6 +3,7 @@ grounded_if_correct, consistency (the geometric terms live in ``reward_grounding
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,6 @@ from groundkit import (
     box_iou_matrix,
     get_registry,
     hookimpl,
-    rasterize_polygon,
     single_count,
 )
 from groundkit_plugins.reward_grounding import TERMS as GROUNDING_TERMS
@@ -88,7 +88,7 @@ class CountConsistency(RewardTerm):
         count = single_count(trace.answer) if trace is not None else None
         if count is None:
             return 0.0 if kind == "count" else None
-        return float(len(trace.of_type("point")) == count)  # type: ignore[union-attr]
+        return float(len(batch.groundings(i, "point")) == count)
 
 
 @dataclass(frozen=True)
@@ -107,41 +107,49 @@ class DuplicatePenalty(RewardTerm):
         trace = batch.trace(i)
         if trace is None:
             return None
-        groundings = trace.groundings
+        groundings = batch.groundings(i)
         if not groundings:
             return 0.0
-        repeats = 0
         by_type: dict[str, list] = {}
         for g in groundings:
             by_type.setdefault(g.type, []).append(g)
-        for type_name, items in by_type.items():
-            repeats += int(self.repeated(type_name, items).sum())
+        repeats = sum(self.repeats(type_name, items) for type_name, items in by_type.items() if len(items) > 1)
         return -repeats / len(groundings)
 
-    def repeated(self, type_name: str, items: list) -> np.ndarray:
-        """Booleans: item k nearly repeats some item before it."""
-        n = len(items)
-        if n < 2:
-            return np.zeros(n, dtype=bool)
+    def repeats(self, type_name: str, items: list) -> int:
+        """How many items nearly repeat some item before them."""
         if type_name == "point":
-            xy = np.array([g.coords[:2] for g in items], dtype=float)
-            close = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) < self.point_distance
-        else:
-            kind = get_registry().grounding_type(type_name)
-            boxes = np.array([kind.bbox(g) for g in items], dtype=float)
-            iou = box_iou_matrix(boxes, boxes)
-            if type_name == "mask":
-                iou = self.mask_iou(items, iou > 0)
-            close = iou > self.iou_threshold
-        return np.tril(close, k=-1).any(axis=1)
+            xy = [g.coords[:2] for g in items]
+            return sum(
+                any(math.hypot(xy[k][0] - xy[m][0], xy[k][1] - xy[m][1]) < self.point_distance for m in range(k))
+                for k in range(1, len(xy))
+            )
+        kind = get_registry().grounding_type(type_name)
+        boxes = np.array([kind.bbox(g) for g in items], dtype=float)
+        iou = box_iou_matrix(boxes, boxes)
+        if type_name != "box":
+            iou = self.region_iou(items, kind, boxes)
+        return int(np.tril(iou > self.iou_threshold, k=-1).any(axis=1).sum())
 
-    def mask_iou(self, items: list, overlapping: np.ndarray) -> np.ndarray:
+    def region_iou(self, items: list, kind, boxes: np.ndarray) -> np.ndarray:
+        """Rasterised IoU for the pairs that could exceed the threshold (an exact bound prunes the rest):
+        IoU <= (intersection of the bounding boxes) / (the larger area)."""
+        iou = np.zeros((len(items), len(items)))
+        areas: dict[int, float] = {}
         r = self.resolution
-        rasters = [rasterize_polygon(g.coords, r, r) for g in items]
-        iou = np.zeros(overlapping.shape)
-        for a, b in zip(*np.nonzero(np.tril(overlapping, k=-1))):
-            union = np.logical_or(rasters[a], rasters[b]).sum()
-            iou[a, b] = np.logical_and(rasters[a], rasters[b]).sum() / union if union else 0.0
+        for a in range(1, len(items)):
+            for b in range(a):
+                w = min(boxes[a, 2], boxes[b, 2]) - max(boxes[a, 0], boxes[b, 0])
+                h = min(boxes[a, 3], boxes[b, 3]) - max(boxes[a, 1], boxes[b, 1])
+                if w <= 0 or h <= 0:
+                    continue
+                largest = max(areas.get(a) or areas.setdefault(a, kind.area(items[a])),
+                              areas.get(b) or areas.setdefault(b, kind.area(items[b])))
+                if not largest or w * h / largest <= self.iou_threshold:
+                    continue
+                ma, mb = kind.to_mask(items[a], r, r), kind.to_mask(items[b], r, r)
+                union = np.logical_or(ma, mb).sum()
+                iou[a, b] = np.logical_and(ma, mb).sum() / union if union else 0.0
         return iou
 
 
@@ -176,8 +184,7 @@ class GroundedIfCorrect(RewardTerm):
             elif correct[i] < 1.0:
                 out.append(0.0)
             else:
-                trace = batch.trace(i)
-                used = {g.type for g in trace.groundings} if trace is not None else set()
+                used = {g.type for g in batch.groundings(i)}
                 chosen = [t for t in inner if t.grounding_type in used] or inner
                 out.append(_mean([values[t.name][i] for t in chosen]))
         return out
@@ -208,12 +215,12 @@ class Consistency(RewardTerm):
         pairs, slots = [], []
         for members in batch.groups().values():
             traces = {i: batch.trace(i) for i in members}
-            grounded = [i for i, t in traces.items() if t is not None and t.groundings]
+            grounded = [i for i, t in traces.items() if t is not None and batch.groundings(i)]
             if not grounded:
                 continue
             best = max(grounded, key=lambda i: (correct[i] or 0.0, _mean([v[i] for v in inner]) or 0.0, -i))
             for i, t in traces.items():
-                if t is not None and not t.groundings:
+                if t is not None and not batch.groundings(i):
                     pairs.append((t, traces[best], batch.truth(i)))
                     slots.append(i)
         if pairs:

@@ -108,7 +108,7 @@ class ObjectTruth:
                 return m
             rows = np.minimum((np.arange(height) + 0.5) * m.shape[0] / height, m.shape[0] - 1).astype(int)  # type: ignore[union-attr]
             cols = np.minimum((np.arange(width) + 0.5) * m.shape[1] / width, m.shape[1] - 1).astype(int)  # type: ignore[union-attr]
-            return m[np.ix_(rows, cols)]  # type: ignore[index]
+            return m[rows][:, cols]  # type: ignore[index]  (two 1-d takes: ~6x faster than np.ix_)
         if self.polygons:
             out = np.zeros((height, width), dtype=bool)
             for p in self.polygons:

@@ -23,7 +23,7 @@ from groundkit.errors import GroundkitError, ParseError
 from groundkit.frames import ImageSize
 from groundkit.groundtruth import GroundTruth
 from groundkit.parser import TraceParser, get_parser
-from groundkit.trace import Trace
+from groundkit.trace import Grounding, Trace
 
 log = logging.getLogger(__name__)
 NONE_POLICIES = ("sum", "renormalize")
@@ -86,7 +86,8 @@ class ScoringBatch:
 
     ``trace(i)`` is the parsed :class:`Trace` (None when the text does not parse; the error
     is ``parse_error(i)``). ``scores(term)`` memoises a term's values so composite terms
-    (``grounded_if_correct``) reuse what the set already computed.
+    (``grounded_if_correct``) reuse what the set already computed; ``cache`` holds
+    intermediates terms share (e.g. the label-masked box IoU matrix of completion ``i``).
     """
 
     def __init__(self, samples: Sequence[Sample], parser: TraceParser):
@@ -94,6 +95,7 @@ class ScoringBatch:
         self.parser = parser
         self._parsed: dict[tuple[str, ImageSize | None], Trace | GroundkitError] = {}
         self._memo: dict[Hashable, list[float | None]] = {}
+        self.cache: dict[Hashable, Any] = {}
         self.problems: list[tuple[str, str, str]] = []
 
     def __len__(self) -> int:
@@ -122,6 +124,17 @@ class ScoringBatch:
     def trace(self, i: int) -> Trace | None:
         result = self._parse(i)
         return result if isinstance(result, Trace) else None
+
+    def groundings(self, i: int, type_name: str | None = None) -> list[Grounding]:
+        """The groundings of completion ``i`` (of one type if given); empty when it does not parse. Cached."""
+        key = ("groundings", i, type_name)
+        if key not in self.cache:
+            if type_name is None:
+                trace = self.trace(i)
+                self.cache[key] = trace.groundings if trace is not None else []
+            else:
+                self.cache[key] = [g for g in self.groundings(i) if g.type == type_name]
+        return self.cache[key]
 
     def parse_error(self, i: int) -> GroundkitError | None:
         result = self._parse(i)
