@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from groundkit_plugins.reward_grounding import TERMS as GROUNDING_TERMS
 
 from groundkit import (
     ConsistencyJudge,
@@ -20,7 +21,6 @@ from groundkit import (
     hookimpl,
     single_count,
 )
-from groundkit_plugins.reward_grounding import TERMS as GROUNDING_TERMS
 
 
 def _data_problem(batch: ScoringBatch, i: int) -> bool:

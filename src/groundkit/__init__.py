@@ -3,7 +3,14 @@
 The public API. Plugins (built-in ones included) import only from here.
 """
 
-from groundkit.answers import answer_correct, answers_agree, choice_indices, single_count, single_number, yes_no
+from groundkit.answers import (
+    answer_correct,
+    answers_agree,
+    choice_indices,
+    single_count,
+    single_number,
+    yes_no,
+)
 from groundkit.consistency import ConsistencyJudge, OverlapJudge
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (

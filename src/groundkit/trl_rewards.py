@@ -110,10 +110,10 @@ def truths_from_columns(
         if record is None or isinstance(record, DataError):
             out.append(record)
         elif isinstance(record, str):
-            out.append(cache.get(record, lambda r=record: GroundTruth.from_json(r, default_id)))
+            out.append(cache.get(record, lambda r=record, rid=default_id: GroundTruth.from_json(r, rid)))
         else:
             key = json.dumps(record, sort_keys=True, default=str)
-            out.append(cache.get(key, lambda r=record: GroundTruth.from_dict(r, default_id)))
+            out.append(cache.get(key, lambda r=record, rid=default_id: GroundTruth.from_dict(r, rid)))
     return out
 
 
