@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 _ARTICLE = re.compile(r"^(the|a|an)\s+")
 _SPACE = re.compile(r"[\s_\-]+")
@@ -70,6 +69,8 @@ def hungarian(score: np.ndarray, minimum: float = 1e-12) -> list[tuple[int, int]
     """One-to-one pairs (row, column) maximising the total score; pairs scoring below ``minimum`` are dropped."""
     if score.size == 0:
         return []
+    from scipy.optimize import linear_sum_assignment  # imported on use: keeps `import groundkit` light
+
     rows, cols = linear_sum_assignment(score, maximize=True)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if score[r, c] >= minimum]
 
