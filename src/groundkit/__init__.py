@@ -3,6 +3,14 @@
 The public API. Plugins (built-in ones included) import only from here.
 """
 
+from groundkit.answers import (
+    answer_correct,
+    answers_agree,
+    choice_indices,
+    single_count,
+    single_number,
+    yes_no,
+)
 from groundkit.backbones import (
     GEMMA_CHAT_TEMPLATE,
     QWEN_CHAT_TEMPLATE,
@@ -13,6 +21,7 @@ from groundkit.backbones import (
     qwen_tokenizer,
     sentencepiece_tokenizer,
 )
+from groundkit.consistency import ConsistencyJudge, OverlapJudge
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
     DataError,
@@ -41,10 +50,13 @@ from groundkit.geometry import (
 )
 from groundkit.grammar import ComposedGrammar, get_grammar, supported_types
 from groundkit.grounding import GroundingType, Syntax, default_reader
+from groundkit.groundtruth import GroundTruth, ObjectTruth, load_ground_truth, read_ground_truth
 from groundkit.hookspecs import hookimpl
+from groundkit.matching import box_iou_matrix, greedy_pairs, hungarian, label_forms, label_keys, labels_match
 from groundkit.parser import TraceParser, get_parser, parse
 from groundkit.registry import Registry, build_registry, get_registry, set_registry
 from groundkit.render import render
+from groundkit.rewards import RewardResult, RewardSet, RewardTerm, Sample, ScoringBatch
 from groundkit.trace import Grounding, Text, Trace
 
 __version__ = "0.1.0"
@@ -60,4 +72,9 @@ __all__ = [
     "hookimpl", "mask_bbox", "mask_iou", "parse", "point_in_polygon", "polygon_area", "polygon_bbox",
     "rasterize_polygon", "read_grammar", "render", "rle_decode", "rle_encode", "set_registry",
     "smart_resize", "supported_types",
+    # rewards
+    "ConsistencyJudge", "GroundTruth", "ObjectTruth", "OverlapJudge", "RewardResult", "RewardSet", "RewardTerm",
+    "Sample", "ScoringBatch", "answer_correct", "answers_agree", "box_iou_matrix", "choice_indices", "greedy_pairs",
+    "hungarian", "label_forms", "label_keys", "labels_match", "load_ground_truth", "read_ground_truth",
+    "single_count", "single_number", "yes_no",
 ]

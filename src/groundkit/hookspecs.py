@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from groundkit.dialects import Dialect
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
+    from groundkit.rewards import RewardTerm
 
 PROJECT = "groundkit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -53,4 +54,14 @@ def register_backbones(register: Callable[[Backbone], None]) -> None:
     A backbone loads model + processor from a local checkpoint (and builds ``tiny:<name>``
     random models offline), names its native dialect and frame, builds chat prompts and
     gives the LoRA target-module regex.
+    """
+
+
+@hookspec
+def register_reward_terms(register: Callable[[RewardTerm], None]) -> None:
+    """Register reward terms (:class:`groundkit.RewardTerm` instances), e.g. ``point_f1``.
+
+    A term has a name, the ground-truth fields it reads (``columns``) and a batched
+    ``score(batch)`` returning one float per completion, or None where it does not apply.
+    Terms compose with weights into a :class:`groundkit.RewardSet` (``"format,point_f1:0.5"``).
     """

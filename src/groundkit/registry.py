@@ -22,6 +22,7 @@ from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
 from groundkit.grounding import GroundingType
+from groundkit.rewards import RewardTerm
 
 ENTRY_POINT_GROUP = "groundkit"
 STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
@@ -112,6 +113,7 @@ class Registry:
         self.grounding_types: Kind[GroundingType] = Kind("grounding type", GroundingType, TYPE_NAME)
         self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
         self.backbones: Kind[Backbone] = Kind("backbone", Backbone, NAME)
+        self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -169,12 +171,15 @@ class Registry:
 
     def collect_backbones(self) -> None:
         self._collect("register_backbones", self.backbones)
+    def collect_reward_terms(self) -> None:
+        self._collect("register_reward_terms", self.reward_terms)
 
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
         self.collect_dialects()
         self.collect_backbones()
+        self.collect_reward_terms()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -195,6 +200,9 @@ class Registry:
 
     def backbone(self, name: str) -> Backbone:
         return self.backbones.get(name)
+
+    def reward_term(self, name: str) -> RewardTerm:
+        return self.reward_terms.get(name)
 
 
 _REGISTRY: Registry | None = None

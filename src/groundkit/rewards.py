@@ -1,0 +1,287 @@
+"""The reward engine: reward terms (plugins), a scoring batch that parses each completion once,
+and reward sets that weight terms into a total.
+
+A term scores a whole :class:`ScoringBatch` and returns one float per completion, or None
+where it does not apply (no ground truth for it, no groundings of its type, ...). A
+:class:`RewardSet` reports every term's values separately and the weighted total.
+
+None in the total: a None term is left out of the weighted sum, exactly as TRL's
+``GRPOTrainer`` does (it turns None into NaN and ``nansum``\\ s), so ``groundkit score``
+totals equal the rewards GRPO trains on. ``none="renormalize"`` instead rescales the weights
+of the terms that do apply to the full weight. A completion for which every term is None
+has total None.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from groundkit.errors import GroundkitError, ParseError
+from groundkit.frames import ImageSize
+from groundkit.groundtruth import GroundTruth
+from groundkit.parser import TraceParser, get_parser
+from groundkit.trace import Grounding, Trace
+
+log = logging.getLogger(__name__)
+NONE_POLICIES = ("sum", "renormalize")
+
+
+class RewardTerm:
+    """Base class of reward terms. Subclasses are small frozen dataclasses (their fields are
+    the term's parameters, so a term pickles and compares by value) and set ``name``.
+
+    ``columns`` names the ground-truth fields the term reads (``answer``, ``answer_type``,
+    ``objects``, ``choices``); an empty tuple means the term needs only the completion.
+    Override :meth:`score` for a batched implementation, or :meth:`score_one` for a
+    per-completion one (the default :meth:`score` loops over it and turns a
+    :class:`GroundkitError` on one sample into None, recorded in ``batch.problems``).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    columns: ClassVar[tuple[str, ...]] = ()
+    grounding_type: ClassVar[str | None] = None  # set by terms that score one grounding type
+
+    def score(self, batch: ScoringBatch) -> list[float | None]:
+        out: list[float | None] = []
+        for i in range(len(batch)):
+            try:
+                out.append(self.score_one(batch, i))
+            except GroundkitError as exc:
+                batch.problems.append((batch.record_id(i), self.name, str(exc)))
+                out.append(None)
+        return out
+
+    def score_one(self, batch: ScoringBatch, i: int) -> float | None:
+        raise NotImplementedError(f"reward term {self.name!r} implements neither score() nor score_one()")
+
+    def with_params(self, **params: Any) -> RewardTerm:
+        """A copy with other parameters (dataclass fields), e.g. ``term.with_params(max_distance=0.1)``."""
+        try:
+            return replace(self, **params)  # type: ignore[type-var]
+        except TypeError as exc:
+            raise GroundkitError(f"reward term {self.name!r}: {exc}") from None
+
+
+@dataclass
+class Sample:
+    """One completion to score: its text, its ground truth (or why there is none) and its group.
+
+    ``group`` identifies completions of the same prompt (GRPO's generations of one sample);
+    the ``consistency`` term compares completions within a group.
+    """
+
+    text: str
+    truth: GroundTruth | None = None
+    truth_error: str | None = None
+    group: Hashable = None
+    id: str | None = None
+
+
+class ScoringBatch:
+    """Completions with their ground truth, parsed lazily and once per distinct text.
+
+    ``trace(i)`` is the parsed :class:`Trace` (None when the text does not parse; the error
+    is ``parse_error(i)``). ``scores(term)`` memoises a term's values so composite terms
+    (``grounded_if_correct``) reuse what the set already computed; ``cache`` holds
+    intermediates terms share (e.g. the label-masked box IoU matrix of completion ``i``).
+    """
+
+    def __init__(self, samples: Sequence[Sample], parser: TraceParser):
+        self.samples = list(samples)
+        self.parser = parser
+        self._parsed: dict[tuple[str, ImageSize | None], Trace | GroundkitError] = {}
+        self._memo: dict[Hashable, list[float | None]] = {}
+        self.cache: dict[Hashable, Any] = {}
+        self.problems: list[tuple[str, str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def record_id(self, i: int) -> str:
+        s = self.samples[i]
+        return s.id or (s.truth.id if s.truth is not None else None) or f"#{i}"
+
+    def truth(self, i: int) -> GroundTruth | None:
+        return self.samples[i].truth
+
+    def _parse(self, i: int) -> Trace | GroundkitError:
+        s = self.samples[i]
+        size = s.truth.image_size if s.truth is not None else None
+        key = (s.text, ImageSize(*size) if size else None)
+        hit = self._parsed.get(key)
+        if hit is None:
+            try:
+                hit = self.parser.parse(s.text, key[1])
+            except GroundkitError as exc:  # ParseError, or FrameError for pixel frames without a size
+                hit = exc
+            self._parsed[key] = hit
+        return hit
+
+    def trace(self, i: int) -> Trace | None:
+        result = self._parse(i)
+        return result if isinstance(result, Trace) else None
+
+    def groundings(self, i: int, type_name: str | None = None) -> list[Grounding]:
+        """The groundings of completion ``i`` (of one type if given); empty when it does not parse. Cached."""
+        key = ("groundings", i, type_name)
+        if key not in self.cache:
+            if type_name is None:
+                trace = self.trace(i)
+                self.cache[key] = trace.groundings if trace is not None else []
+            else:
+                self.cache[key] = [g for g in self.groundings(i) if g.type == type_name]
+        return self.cache[key]
+
+    def parse_error(self, i: int) -> GroundkitError | None:
+        result = self._parse(i)
+        return None if isinstance(result, Trace) else result
+
+    def is_valid_prefix(self, i: int) -> bool:
+        err = self.parse_error(i)
+        return err is None or (isinstance(err, ParseError) and err.truncated)
+
+    def parse_all(self) -> None:
+        for i in range(len(self)):
+            self._parse(i)
+
+    def groups(self) -> dict[Hashable, list[int]]:
+        """Indices of the completions of each group, in order."""
+        out: dict[Hashable, list[int]] = {}
+        for i, s in enumerate(self.samples):
+            out.setdefault(s.group if s.group is not None else i, []).append(i)
+        return out
+
+    def scores(self, term: RewardTerm) -> list[float | None]:
+        """The term's values for this batch, computed once (terms are hashable dataclasses)."""
+        key: Hashable = term if _hashable(term) else id(term)
+        if key not in self._memo:
+            values = list(term.score(self))
+            if len(values) != len(self):
+                raise GroundkitError(f"reward term {term.name!r} returned {len(values)} values for {len(self)} completions")
+            self._memo[key] = [None if v is None else float(v) for v in values]
+        return self._memo[key]
+
+
+def _hashable(obj: object) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+
+
+@dataclass
+class RewardResult:
+    """Per-term values (``values[name][i]``) and the weighted ``total[i]`` of a batch."""
+
+    names: list[str]
+    weights: dict[str, float]
+    values: dict[str, list[float | None]]
+    total: list[float | None]
+    ids: list[str] = field(default_factory=list)
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {"id": self.ids[i] if self.ids else i, "total": self.total[i], "terms": {n: self.values[n][i] for n in self.names}}
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """Per term (and ``total``): mean over applicable values, share of None, count."""
+        out = {}
+        for name, values in [*self.values.items(), ("total", self.total)]:
+            present = [v for v in values if v is not None]
+            out[name] = {
+                "mean": sum(present) / len(present) if present else None,
+                "none_share": (len(values) - len(present)) / len(values) if values else 0.0,
+                "count": float(len(values)),
+            }
+        return out
+
+
+class RewardSet:
+    """Weighted reward terms. ``none`` is ``"sum"`` (None terms left out of the weighted sum,
+    as TRL does) or ``"renormalize"`` (weights of the applicable terms rescaled to the full weight)."""
+
+    def __init__(self, terms: Iterable[tuple[RewardTerm, float]], none: str = "sum"):
+        self.terms = list(terms)
+        if not self.terms:
+            raise GroundkitError("a reward set needs at least one term")
+        names = [t.name for t, _ in self.terms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise GroundkitError(f"reward term(s) {', '.join(dup)} appear twice in the reward set")
+        if none not in NONE_POLICIES:
+            raise GroundkitError(f"none policy must be one of {', '.join(NONE_POLICIES)}, got {none!r}")
+        self.none = none
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t, _ in self.terms]
+
+    @property
+    def weights(self) -> list[float]:
+        return [w for _, w in self.terms]
+
+    @classmethod
+    def from_spec(cls, spec: str | Sequence[str], registry: Any = None, none: str = "sum") -> RewardSet:
+        """``"format,answer,point_f1:0.5"`` -> a set (weight 1 unless ``name:weight``)."""
+        if registry is None:
+            from groundkit.registry import get_registry
+
+            registry = get_registry()
+        items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+        terms = []
+        for item in items:
+            name, _, weight = item.partition(":")
+            try:
+                w = float(weight) if weight else 1.0
+            except ValueError:
+                raise GroundkitError(f"reward weight must be a number, got {weight!r} in {item!r}") from None
+            terms.append((registry.reward_term(name.strip()), w))
+        return cls(terms, none)
+
+    def batch(
+        self,
+        completions: Sequence[str],
+        truths: Sequence[GroundTruth | None] | None = None,
+        dialect: str = "groundkit",
+        frame: str | None = None,
+        types: Sequence[str] | None = None,
+        groups: Sequence[Hashable] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> ScoringBatch:
+        """A :class:`ScoringBatch` for plain completion texts (groups default to the truth's id)."""
+        truths = list(truths) if truths is not None else [None] * len(completions)
+        samples = [
+            Sample(
+                text=text,
+                truth=truth,
+                group=groups[i] if groups is not None else (truth.id if truth is not None else None),
+                id=ids[i] if ids is not None else None,
+            )
+            for i, (text, truth) in enumerate(zip(completions, truths, strict=True))
+        ]
+        return ScoringBatch(samples, get_parser(dialect, frame, types))
+
+    def score(self, batch: ScoringBatch) -> RewardResult:
+        values = {term.name: batch.scores(term) for term, _ in self.terms}
+        weights = dict(zip(self.names, self.weights))
+        full = sum(abs(w) for w in self.weights)
+        total: list[float | None] = []
+        for i in range(len(batch)):
+            present = [(weights[n], values[n][i]) for n in self.names if values[n][i] is not None]
+            if not present:
+                total.append(None)
+                continue
+            s = sum(w * v for w, v in present)  # type: ignore[operator]
+            if self.none == "renormalize":
+                applicable = sum(abs(w) for w, _ in present)
+                s = s * full / applicable if applicable else 0.0
+            total.append(s)
+        return RewardResult(self.names, weights, values, total, [batch.record_id(i) for i in range(len(batch))])
+
+    def __call__(self, completions: Sequence[str], truths: Sequence[GroundTruth | None] | None = None, **kw: Any) -> RewardResult:
+        return self.score(self.batch(completions, truths, **kw))
+
