@@ -9,9 +9,11 @@ import lark
 import regex
 from lark import Token, Tree
 
-from groundkit.errors import FrameError, GroundkitError, ParseError
-from groundkit.frames import ImageSize
+from groundkit.errors import FrameError, GrammarError, GroundkitError, ParseError
+from groundkit.frames import Frame, ImageSize
 from groundkit.grammar import ComposedGrammar, get_grammar
+from groundkit.grammar_regex import grammar_pattern
+from groundkit.grounding import default_reader
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 FRIENDLY = {
@@ -23,10 +25,16 @@ FRIENDLY = {
 class TraceParser:
     """Parses one dialect/frame/type-set; build once, call :meth:`parse` many times."""
 
-    def __init__(self, grammar: ComposedGrammar):
+    def __init__(self, grammar: ComposedGrammar, fast: bool = True):
         self.grammar = grammar
         self.lark = grammar.lark
         self._patterns: dict[str, Any] = {}
+        self._fast = None
+        if fast:
+            try:
+                self._fast = grammar_pattern(grammar)
+            except GrammarError:  # e.g. a plugin's recursive rule: Lark alone parses it
+                self._fast = None
 
     # --- errors ---------------------------------------------------------------------------
     def describe(self, terminal: str) -> str:
@@ -84,6 +92,9 @@ class TraceParser:
         """Parse ``text``; raise :class:`ParseError` with position and expectations on bad text."""
         if not isinstance(text, str):
             raise ParseError(f"expected text, got {type(text).__name__}", "", 0)
+        match = self._fast.fullmatch(text) if self._fast is not None else None
+        if match is not None:
+            return self._from_match(match, text, image_size)
         try:
             tree = self.lark.parse(text)
         except lark.exceptions.UnexpectedInput as exc:
@@ -100,7 +111,49 @@ class TraceParser:
             return True
         return True
 
+    def _from_match(self, m: Any, text: str, size: ImageSize | None) -> Trace:
+        """Build the trace from the derived regex's captures (the fast path for valid text)."""
+        groups = m.re.groupindex
+        terminals = sorted(
+            (start, end, name) for name in groups if name not in ("TEXT", "ANSWER") and not name.startswith("G_")
+            for start, end in m.spans(name)
+        )
+        items = [(start, end, None) for start, end in m.spans("TEXT")] if "TEXT" in groups else []
+        for name in groups:
+            if name.startswith("G_"):
+                items += [(start, end, name[2:]) for start, end in m.spans(name)]
+        items.sort()
+        extents = _Extents(self.grammar.frame, size)
+        think: list[Segment] = []
+        k = 0
+        for start, end, type_name in items:
+            if type_name is None:
+                think.append(Text(text[start:end], (start, end)))
+                continue
+            while k < len(terminals) and terminals[k][0] < start:
+                k += 1
+            inside = []
+            while k < len(terminals) and terminals[k][1] <= end:
+                inside.append(terminals[k])
+                k += 1
+            gtype = self.grammar.grounding_type(type_name)
+            if self.grammar.syntax(type_name).reader is default_reader:
+                label = None
+                nums = []
+                for s, e, name in inside:
+                    if name == "NUM":
+                        nums.append((s, e))
+                    elif name == "LABEL" and text[s:e].strip():
+                        label = text[s:e]
+                think.append(self._grounding(gtype, label, nums, (start, end), text, extents))
+            else:
+                tokens = [Token(name, text[s:e], start_pos=s, end_pos=e) for s, e, name in inside]
+                think.extend(self._read(gtype, tokens, (start, end), text, extents))
+        answer = "".join(text[s:e] for s, e in m.spans("ANSWER")) if "ANSWER" in groups else ""
+        return Trace(tuple(think), answer, dialect=self.grammar.dialect.name, source=text)
+
     def _build(self, tree: Tree, text: str, size: ImageSize | None) -> Trace:
+        extents = _Extents(self.grammar.frame, size)
         think: list[Segment] = []
         answer: str | None = None
         for part in tree.children:
@@ -111,35 +164,64 @@ class TraceParser:
                     if isinstance(child, Token):
                         think.append(Text(str(child), (child.start_pos, child.end_pos)))
                     else:
-                        think.extend(self._groundings(child.children[0], text, size))
+                        node = child.children[0]
+                        tokens = list(node.scan_values(lambda v: isinstance(v, Token)))
+                        gtype = self.grammar.grounding_type(str(node.data))
+                        think.extend(self._read(gtype, tokens, (node.meta.start_pos, node.meta.end_pos), text, extents))
             elif part.data == "answer":
                 answer = "".join(str(t) for t in part.children if isinstance(t, Token))
         return Trace(tuple(think), answer, dialect=self.grammar.dialect.name, source=text)
 
-    def _groundings(self, node: Tree, text: str, size: ImageSize | None) -> list[Grounding]:
-        gtype = self.grammar.grounding_type(str(node.data))
-        syntax = self.grammar.syntax(gtype.name)
-        tokens: Sequence[Token] = list(node.scan_values(lambda v: isinstance(v, Token)))
-        span = (node.meta.start_pos, node.meta.end_pos)
-        frame = self.grammar.frame
-        out = []
+    def _read(self, gtype: Any, tokens: Sequence[Token], span: tuple[int, int], text: str, extents: _Extents) -> list[Grounding]:
+        """Groundings of one element through its syntax's reader (one element may hold several)."""
         try:
-            raws = syntax.reader(tokens)
+            raws = self.grammar.syntax(gtype.name).reader(tokens)
         except GroundkitError as exc:
             raise ParseError(str(exc), text, span[0]) from None
-        for label, nums in raws:
-            values = [float(n) for n in nums]
-            problem = gtype.check_values(values)
-            if problem:
-                raise ParseError(problem, text, span[0])
-            axes = gtype.axes(len(values))
-            for tok, value, axis in zip(nums, values, axes):
-                problem = frame.check(value, axis, size)
+        return [
+            self._grounding(gtype, label, [(t.start_pos, t.end_pos) for t in nums], span, text, extents)
+            for label, nums in raws
+        ]
+
+    def _grounding(
+        self, gtype: Any, label: str | None, nums: list[tuple[int, int]], span: tuple[int, int], text: str, extents: _Extents
+    ) -> Grounding:
+        """Check the written values (count, ordering, frame bounds) and convert them to the unit frame."""
+        values = [float(text[s:e]) for s, e in nums]
+        problem = gtype.check_values(values)
+        if problem:
+            raise ParseError(problem, text, span[0])
+        frame = self.grammar.frame
+        axes = gtype.axes(len(values))
+        if extents.linear:
+            scale = extents.get()
+            coords = []
+            for (s, _), value, axis in zip(nums, values, axes):
+                hi = scale[axis]
+                if not 0 <= value <= hi:
+                    raise ParseError(frame.check(value, axis, extents.size) or "out of bounds", text, s)
+                coords.append(value / hi)
+        else:
+            for (s, _), value, axis in zip(nums, values, axes):
+                problem = frame.check(value, axis, extents.size)
                 if problem:
-                    raise ParseError(problem, text, getattr(tok, "start_pos", span[0]) or span[0])
-            coords = tuple(frame.to_unit(v, a, size) for v, a in zip(values, axes))
-            out.append(Grounding(gtype.name, coords, label, frame.name, tuple(values), span))
-        return out
+                    raise ParseError(problem, text, s)
+            coords = [frame.to_unit(v, a, extents.size) for v, a in zip(values, axes)]
+        return Grounding(gtype.name, tuple(coords), label, frame.name, tuple(values), span)
+
+
+class _Extents:
+    """A frame's per-axis extents for one image, computed once per parse (the resize rule runs once)."""
+
+    def __init__(self, frame: Frame, size: ImageSize | None):
+        self.frame, self.size = frame, size
+        self.linear = type(frame).to_unit is Frame.to_unit and type(frame).check is Frame.check
+        self._scale: dict[str, float] | None = None
+
+    def get(self) -> dict[str, float]:
+        if self._scale is None:
+            self._scale = {"x": self.frame.extent("x", self.size), "y": self.frame.extent("y", self.size)}
+        return self._scale
 
 
 def get_parser(dialect: str = "groundkit", frame: str | None = None, types: Sequence[str] | None = None) -> TraceParser:
