@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from groundkit import hookspecs
+from groundkit.benchmarks import BenchmarkAdapter
 from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
@@ -112,6 +113,7 @@ class Registry:
         self.grounding_types: Kind[GroundingType] = Kind("grounding type", GroundingType, TYPE_NAME)
         self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
         self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
+        self.benchmark_adapters: Kind[BenchmarkAdapter] = Kind("benchmark adapter", BenchmarkAdapter, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -170,11 +172,15 @@ class Registry:
     def collect_reward_terms(self) -> None:
         self._collect("register_reward_terms", self.reward_terms)
 
+    def collect_benchmark_adapters(self) -> None:
+        self._collect("register_benchmark_adapters", self.benchmark_adapters)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
         self.collect_dialects()
         self.collect_reward_terms()
+        self.collect_benchmark_adapters()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -195,6 +201,9 @@ class Registry:
 
     def reward_term(self, name: str) -> RewardTerm:
         return self.reward_terms.get(name)
+
+    def benchmark_adapter(self, name: str) -> BenchmarkAdapter:
+        return self.benchmark_adapters.get(name)
 
 
 _REGISTRY: Registry | None = None
