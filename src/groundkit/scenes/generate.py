@@ -139,7 +139,7 @@ def generate_scenes(
         for i in range(n):
             record, image = make_scene(seed, i, cfg)
             record["image"] = f"images/{record['id']}.png"
-            image.save(root / record["image"], optimize=False, compress_level=1)
+            image.save(root / record["image"], compress_level=1)
             files[splits[i]].write(json.dumps(record) + "\n")
             counts[splits[i]] += 1
             if on_scene is not None:
