@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from pathlib import Path
 
 from PIL import Image
 from rich.console import Console
@@ -12,19 +14,19 @@ import groundkit as gk
 from groundkit import demo
 
 
-def test_demo_writes_pictures_and_traces(tmp_path):
+def test_demo_generates_scores_and_reports(tmp_path):
     out = io.StringIO()
-    summary = demo.run(tmp_path, Console(file=out, width=200))
-    records = demo.example_records()
-    assert {r["dialect"] for r in records} == set(gk.get_registry().dialects.names())
-    for rec in summary["records"]:
-        img = Image.open(rec["picture"])
-        assert img.size == (640, 480)
-    assert summary["truncated_error"]["truncated"] is True
-    assert gk.parse(summary["converted"]["treevgr->groundkit"]).groundings
-    assert len(gk.parse(summary["converted"]["groundkit->molmo"], "molmo").groundings) == 3
-    assert json.loads((tmp_path / "traces.json").read_text())["out"] == str(tmp_path)
-    assert str(tmp_path) in out.getvalue()
+    summary = demo.run(tmp_path, Console(file=out, width=200), n=12)
+    overall = summary["summary"]["overall"]
+    assert overall["n"] == 12 and overall["correct"] + overall["wrong"] + overall["invalid"] == 12
+    assert set(summary["summary"]["by_task"]) <= {"counting", "spatial"} and not summary["problems"]
+    report = Path(summary["report"])
+    assert report.is_file() and (tmp_path / "scenes" / "scenes.jsonl").is_file()
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["records"] == 12
+    for src in re.findall(r'<img src="([^"]+)"', report.read_text()):
+        assert Image.open(report.parent / src).size[0] <= 360
+    printed = out.getvalue()
+    assert str(report) in printed and "accuracy" in printed
 
 
 def test_example_groundings_land_on_their_scene_objects():

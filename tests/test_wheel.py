@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO
 
-CORE_DEPS = ["lark", "regex", "pluggy", "numpy", "pillow", "typer", "rich"]
+CORE_DEPS = ["lark", "regex", "pluggy", "numpy", "pillow", "typer", "rich", "scipy", "pycocotools", "pyyaml"]  # no torch: the CLI core must not need it
 
 
 @pytest.mark.slow

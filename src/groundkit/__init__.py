@@ -21,6 +21,16 @@ from groundkit.backbones import (
     qwen_tokenizer,
     sentencepiece_tokenizer,
 )
+from groundkit.benchmarks import (
+    BenchmarkAdapter,
+    Row,
+    find_image,
+    image_file,
+    load_benchmark,
+    option_letter,
+    read_rows,
+    truth_from_fields,
+)
 from groundkit.consistency import ConsistencyJudge, OverlapJudge
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
@@ -77,4 +87,6 @@ __all__ = [
     "Sample", "ScoringBatch", "answer_correct", "answers_agree", "box_iou_matrix", "choice_indices", "greedy_pairs",
     "hungarian", "label_forms", "label_keys", "labels_match", "load_ground_truth", "read_ground_truth",
     "single_count", "single_number", "yes_no",
+    # benchmarks
+    "BenchmarkAdapter", "Row", "find_image", "image_file", "load_benchmark", "option_letter", "read_rows", "truth_from_fields",
 ]

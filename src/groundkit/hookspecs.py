@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from groundkit.backbones import Backbone
+    from groundkit.benchmarks import BenchmarkAdapter
     from groundkit.dialects import Dialect
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
@@ -64,4 +65,14 @@ def register_reward_terms(register: Callable[[RewardTerm], None]) -> None:
     A term has a name, the ground-truth fields it reads (``columns``) and a batched
     ``score(batch)`` returning one float per completion, or None where it does not apply.
     Terms compose with weights into a :class:`groundkit.RewardSet` (``"format,point_f1:0.5"``).
+    """
+
+
+@hookspec
+def register_benchmark_adapters(register: Callable[[BenchmarkAdapter], None]) -> None:
+    """Register benchmark adapters (:class:`groundkit.BenchmarkAdapter` instances), e.g. ``cv-bench-2d``.
+
+    An adapter has a name and ``load(path, media_dir)`` yielding one :class:`groundkit.GroundTruth`
+    (or :class:`groundkit.DataError` naming the bad row) per row of a local copy of the benchmark;
+    ``groundkit eval --bench NAME:PATH`` evaluates on it.
     """

@@ -18,6 +18,7 @@ import pluggy
 
 from groundkit import hookspecs
 from groundkit.backbones import Backbone
+from groundkit.benchmarks import BenchmarkAdapter
 from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
@@ -114,6 +115,7 @@ class Registry:
         self.dialects: Kind[Dialect] = Kind("dialect", Dialect, NAME)
         self.backbones: Kind[Backbone] = Kind("backbone", Backbone, NAME)
         self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
+        self.benchmark_adapters: Kind[BenchmarkAdapter] = Kind("benchmark adapter", BenchmarkAdapter, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -171,8 +173,12 @@ class Registry:
 
     def collect_backbones(self) -> None:
         self._collect("register_backbones", self.backbones)
+
     def collect_reward_terms(self) -> None:
         self._collect("register_reward_terms", self.reward_terms)
+
+    def collect_benchmark_adapters(self) -> None:
+        self._collect("register_benchmark_adapters", self.benchmark_adapters)
 
     def collect_all(self) -> None:
         self.collect_frames()
@@ -180,6 +186,7 @@ class Registry:
         self.collect_dialects()
         self.collect_backbones()
         self.collect_reward_terms()
+        self.collect_benchmark_adapters()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -203,6 +210,9 @@ class Registry:
 
     def reward_term(self, name: str) -> RewardTerm:
         return self.reward_terms.get(name)
+
+    def benchmark_adapter(self, name: str) -> BenchmarkAdapter:
+        return self.benchmark_adapters.get(name)
 
 
 _REGISTRY: Registry | None = None
