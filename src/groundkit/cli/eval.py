@@ -28,6 +28,7 @@ def eval_command(
     frame: str = FRAME,
     constrained: bool = typer.Option(True, "--constrained/--no-constrained", help="Enforce the grammar while generating (--model)."),
     limit: int = typer.Option(None, "--limit", help="At most this many records per benchmark."),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per completion (--model)."),
     metrics: str = typer.Option(",".join(METRICS), "--metrics", help="Comma-separated reward terms used as metrics."),
     field: str = FIELD,
     gallery: int = typer.Option(6, "--gallery", help="Examples per benchmark and status (correct / wrong / invalid) in the report."),
@@ -41,7 +42,8 @@ def eval_command(
     if limit is not None and limit < 1:
         raise GroundkitError(f"--limit must be at least 1, got {limit}")
     config = EvalConfig(
-        bench_specs(bench), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit
+        bench_specs(bench), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit,
+        max_new_tokens=max_new_tokens,
     )
     with Progress(
         TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()

@@ -40,6 +40,7 @@ class EvalConfig:
     constrained: bool = True
     limit: int | None = None
     batch_size: int = 16
+    max_new_tokens: int = 512
 
     def same_run(self, other: dict[str, Any]) -> list[str]:
         """Settings that differ from a stored run (those that change scores)."""
@@ -158,7 +159,8 @@ def evaluate(
     for start in range(0, total, config.batch_size):
         chunk = todo[start : start + config.batch_size]
         if config.model is not None:
-            generated = generate_completions(config.model, [t for _, t in chunk], config.dialect, config.frame, config.constrained)
+            generated = generate_completions(config.model, [t for _, t in chunk], config.dialect, config.frame, config.constrained,
+                                             config.max_new_tokens)
         else:
             generated = [texts.get((b, t.id), texts.get(t.id, "")) for b, t in chunk]
         batch = reward_set.batch(generated, [t for _, t in chunk], config.dialect, config.frame, ids=[t.id for _, t in chunk])
