@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from groundkit.backbones import Backbone
     from groundkit.benchmarks import BenchmarkAdapter
+    from groundkit.decoding.backends import DecodingBackend
     from groundkit.dialects import Dialect
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
@@ -75,4 +76,14 @@ def register_benchmark_adapters(register: Callable[[BenchmarkAdapter], None]) ->
     An adapter has a name and ``load(path, media_dir)`` yielding one :class:`groundkit.GroundTruth`
     (or :class:`groundkit.DataError` naming the bad row) per row of a local copy of the benchmark;
     ``groundkit eval --bench NAME:PATH`` evaluates on it.
+    """
+
+
+@hookspec
+def register_decoding_backends(register: Callable[[DecodingBackend], None]) -> None:
+    """Register decoding backends (:class:`groundkit.decoding.DecodingBackend` instances), e.g. ``groundkit``.
+
+    A backend turns a composed grammar, a tokenizer and the batch's image sizes into a
+    ``transformers`` logits processor (``generate(..., backend=NAME)``); the built-in one is
+    groundkit's engine, adapters for llguidance / xgrammar use the grammar exports.
     """

@@ -19,6 +19,7 @@ import pluggy
 from groundkit import hookspecs
 from groundkit.backbones import Backbone
 from groundkit.benchmarks import BenchmarkAdapter
+from groundkit.decoding.backends import DecodingBackend
 from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
@@ -116,6 +117,7 @@ class Registry:
         self.backbones: Kind[Backbone] = Kind("backbone", Backbone, NAME)
         self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
         self.benchmark_adapters: Kind[BenchmarkAdapter] = Kind("benchmark adapter", BenchmarkAdapter, NAME)
+        self.decoding_backends: Kind[DecodingBackend] = Kind("decoding backend", DecodingBackend, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -180,6 +182,9 @@ class Registry:
     def collect_benchmark_adapters(self) -> None:
         self._collect("register_benchmark_adapters", self.benchmark_adapters)
 
+    def collect_decoding_backends(self) -> None:
+        self._collect("register_decoding_backends", self.decoding_backends)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
@@ -187,6 +192,7 @@ class Registry:
         self.collect_backbones()
         self.collect_reward_terms()
         self.collect_benchmark_adapters()
+        self.collect_decoding_backends()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -213,6 +219,9 @@ class Registry:
 
     def benchmark_adapter(self, name: str) -> BenchmarkAdapter:
         return self.benchmark_adapters.get(name)
+
+    def decoding_backend(self, name: str) -> DecodingBackend:
+        return self.decoding_backends.get(name)
 
 
 _REGISTRY: Registry | None = None
