@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from groundkit.decoding.backends import DecodingBackend
+from groundkit.decoding.backends import DecodingBackend, GroundkitBackend
 from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
 from groundkit.grammar import ComposedGrammar
@@ -33,4 +33,23 @@ def grounded_logits_processor(
     return chosen.logits_processor(tokenizer, grammar, image_sizes=image_sizes, max_new_tokens=max_new_tokens)
 
 
-__all__ = ["DEFAULT_BACKEND", "DecodingBackend", "grounded_logits_processor"]
+def replay_mask(tokenizer: Any, grammar: ComposedGrammar, logits: Any, completion_ids: Any,
+                image_sizes: Sequence[ImageSize | None] | None = None, max_new_tokens: int | None = None,
+                completion_mask: Any = None) -> Any:
+    """``logits`` (B, T, V) of the completion positions with the masks generation applied,
+    recomputed by a scan over ``completion_ids`` (B, T); see :class:`GroundedLogitsProcessor`."""
+    from groundkit.decoding.processor import replay_mask as _replay
+
+    return _replay(tokenizer, grammar, logits, completion_ids, image_sizes, max_new_tokens, completion_mask)
+
+
+def __getattr__(name: str) -> Any:  # torch-backed names load on first use
+    if name in ("GroundedLogitsProcessor", "compile_constraint", "make_processor"):
+        from groundkit.decoding import processor
+
+        return getattr(processor, name)
+    raise AttributeError(name)
+
+
+__all__ = ["DEFAULT_BACKEND", "DecodingBackend", "GroundedLogitsProcessor", "GroundkitBackend", "compile_constraint",
+           "grounded_logits_processor", "make_processor", "replay_mask"]

@@ -38,3 +38,17 @@ class DecodingBackend:
         max_new_tokens: int | None = None,
     ) -> Any:
         raise NotImplementedError
+
+
+class GroundkitBackend(DecodingBackend):
+    """groundkit's own engine: token tables + per-row value bounds, ordering and budget."""
+
+    name = "groundkit"
+    description = "groundkit's token automaton: per-row frame bounds, x1<x2, budget-aware closing"
+    enforces_values = True
+
+    def logits_processor(self, tokenizer: Any, grammar: ComposedGrammar, image_sizes: Sequence[ImageSize | None] | None = None,
+                         max_new_tokens: int | None = None) -> Any:
+        from groundkit.decoding.processor import make_processor
+
+        return make_processor(tokenizer, grammar, image_sizes, max_new_tokens)

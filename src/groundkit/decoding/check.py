@@ -1,0 +1,96 @@
+"""Random-logit rollouts through the processor, and the checks of the decoding guarantee.
+
+Used by the test suite and ``benchmarks/decoding.py``: logits are random (optionally biased
+towards the grammar's own tokens so groundings actually get written), sampling settings
+vary, and every finished completion must parse, lie in bounds and be non-degenerate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from groundkit.errors import ParseError
+from groundkit.frames import ImageSize
+from groundkit.grammar import ComposedGrammar
+from groundkit.parser import TraceParser
+
+
+@dataclass
+class RolloutReport:
+    """Outcome of a batch of rollouts: texts, which finished, and every violation found."""
+
+    texts: list[str] = field(default_factory=list)
+    finished: list[bool] = field(default_factory=list)
+    groundings: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+def grammar_bias(tokenizer: Any, grammar: ComposedGrammar, strength: float = 4.0) -> torch.Tensor:
+    """A logit bias towards tokens of the grammar's literals and digits (so rollouts ground)."""
+    from groundkit.decoding.tables import grammar_literals
+
+    bias = torch.zeros(len(tokenizer))
+    pieces = set(grammar_literals(grammar)) | set("0123456789.,") | {" label=\"", "\"", "cup", " the"}
+    for piece in pieces:
+        for i in tokenizer.encode(piece, add_special_tokens=False):
+            bias[i] = strength
+    return bias
+
+
+def sample_rollouts(processor: Any, vocab_size: int, batch: int, steps: int, eos_ids: Sequence[int], *,
+                    bias: torch.Tensor | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                    warpers_first: bool = False, greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, steps) ids sampled from random logits through ``processor``; rows stop at EOS."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = []
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        warpers.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    chain = LogitsProcessorList(warpers + [processor] if warpers_first else [processor] + warpers)
+    ids = torch.zeros((batch, 1), dtype=torch.long)
+    eos = torch.tensor(list(eos_ids))
+    done = torch.zeros(batch, dtype=torch.bool)
+    for _ in range(steps):
+        logits = torch.randn((batch, vocab_size), generator=generator) * 3.0
+        if bias is not None:
+            logits[:, : bias.shape[0]] += bias
+        scores = chain(ids, logits)
+        if greedy:
+            nxt = scores.argmax(-1)
+        else:
+            nxt = torch.multinomial(torch.softmax(scores, -1), 1, generator=generator).squeeze(1)
+        nxt = torch.where(done, eos[0], nxt)
+        done |= torch.isin(nxt, eos)
+        ids = torch.cat([ids, nxt[:, None]], 1)
+    return ids[:, 1:]
+
+
+def check_completions(tokenizer: Any, grammar: ComposedGrammar, ids: torch.Tensor, sizes: Sequence[ImageSize],
+                      eos_ids: Sequence[int]) -> RolloutReport:
+    """Decode each row up to EOS; finished rows must parse with values in bounds and boxes
+    non-degenerate (the parser checks both); unfinished rows must be valid prefixes."""
+    parser = TraceParser(grammar)
+    report = RolloutReport()
+    eos = set(eos_ids)
+    for row, size in zip(ids.tolist(), sizes):
+        cut = next((i for i, t in enumerate(row) if t in eos), None)
+        text = tokenizer.decode(row[:cut] if cut is not None else row, skip_special_tokens=False)
+        report.texts.append(text)
+        report.finished.append(cut is not None)
+        try:
+            trace = parser.parse(text, size)
+            report.groundings += len(trace.groundings)
+            if cut is None:
+                pass  # a complete trace that ran into the budget before its EOS is fine
+        except ParseError as err:
+            if cut is not None or not err.truncated:
+                report.violations.append(f"{'finished' if cut is not None else 'cut'} completion invalid: {err}\n{text!r}")
+    return report
