@@ -77,6 +77,9 @@ class Sam3Grounder(Grounder):
     name = "sam3"
     description = "SAM3 (transformers Sam3Model), text-prompted, from a local checkpoint"
 
+    def prepare(self):
+        self.load()
+
     def load(self):
         if "model" in self._state:
             return self._state

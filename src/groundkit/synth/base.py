@@ -118,5 +118,8 @@ class Grounder(_Configurable):
 
     config_section: ClassVar[str] = "grounder"
 
+    def prepare(self) -> None:
+        """Load models / check parameters before the first batch (errors name the config key)."""
+
     def ground(self, queries: Sequence[GroundingQuery]) -> list[list[list[MaskCandidate]]]:
         raise NotImplementedError(f"grounder {self.name!r} does not implement ground()")

@@ -153,6 +153,8 @@ class Pipeline:
             ready.append((src, d, text, ms))
         try:
             masks = self.grounder.ground(queries) if queries else []
+        except ConfigError:
+            raise
         except GroundkitError as exc:
             return kept, dropped + [_drop(s, GROUNDER_ERROR, str(exc), "ground") for s, *_ in ready]
         for (src, d, teacher_text, ms), q, cands in zip(ready, queries, masks):
@@ -184,6 +186,7 @@ class Pipeline:
         return row
 
     def run(self, fresh: bool = False, progress: Callable[[int, int], None] | None = None) -> SynthSummary:
+        self.grounder.prepare()
         store = SynthStore(self.config.out, self.config.fingerprint(), fresh)
         sources = read_sources(self.config)
         done = store.done()
