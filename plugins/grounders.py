@@ -17,6 +17,7 @@ import numpy as np
 from groundkit import ConfigError, Grounder, GroundkitError, MaskCandidate, hookimpl, labels_match
 
 TOKENS = 32  # SAM3's text length (the processor pads to 32)
+_LOADED = {}  # (checkpoint, device, dtype) -> loaded state: copies made by with_params share one model
 
 
 @dataclass
@@ -83,6 +84,10 @@ class Sam3Grounder(Grounder):
     def load(self):
         if "model" in self._state:
             return self._state
+        key = (str(self.checkpoint), self.device, self.dtype)
+        if key in _LOADED:
+            self._state.update(_LOADED[key])
+            return self._state
         if not self.checkpoint:
             raise ConfigError("the sam3 grounder needs a local checkpoint folder", "grounder.checkpoint")
         path = Path(self.checkpoint)
@@ -110,6 +115,8 @@ class Sam3Grounder(Grounder):
             mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
         self._state.update(model=model, tokenizer=AutoTokenizer.from_pretrained(path, local_files_only=True),
                            size=size, mean=np.asarray(mean, np.float32), std=np.asarray(std, np.float32))
+        _LOADED.clear()  # keep one model in memory
+        _LOADED[key] = dict(self._state)
         return self._state
 
     def preprocess(self, image):
