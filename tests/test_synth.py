@@ -331,7 +331,7 @@ def test_a_killed_run_restarts_without_loss_or_duplicates(tmp_path):
         return sum(len(rows(out / f)) for f in ("data.jsonl", "dropped.jsonl"))
 
     for target in (5, 17):  # kill twice, at different points
-        proc = subprocess.Popen([sys.executable, "-m", "groundkit.cli", "synth", "--config", str(cfg)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "groundkit", "synth", "--config", str(cfg)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 60
         while written() < target and proc.poll() is None and time.time() < deadline:
@@ -340,7 +340,7 @@ def test_a_killed_run_restarts_without_loss_or_duplicates(tmp_path):
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
         assert target <= written() < 40, "the kill did not land mid-run"
-    result = subprocess.run([sys.executable, "-m", "groundkit.cli", "synth", "--config", str(cfg), "--json"],
+    result = subprocess.run([sys.executable, "-m", "groundkit", "synth", "--config", str(cfg), "--json"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
