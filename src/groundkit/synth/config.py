@@ -145,7 +145,7 @@ def config_from_dict(data: Any, base: Path | None = None) -> SynthConfig:
     for key in data:
         if key not in TOP:
             raise ConfigError(f"unknown key; known: {', '.join(TOP)}", key)
-    base = base or Path(".")
+    base = (base or Path(".")).resolve()  # absolute: a resumed run from another cwd is the same run
 
     def path(key: str) -> Path:
         p = Path(_value(data.get(key), str, key, False))
