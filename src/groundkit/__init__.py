@@ -34,6 +34,7 @@ from groundkit.benchmarks import (
 from groundkit.consistency import ConsistencyJudge, OverlapJudge
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
+    ConfigError,
     DataError,
     FormatError,
     FrameError,
@@ -67,6 +68,25 @@ from groundkit.parser import TraceParser, get_parser, parse
 from groundkit.registry import Registry, build_registry, get_registry, set_registry
 from groundkit.render import render
 from groundkit.rewards import RewardResult, RewardSet, RewardTerm, Sample, ScoringBatch
+from groundkit.synth import (
+    CompletionsTeacher,
+    ExtractionItem,
+    Extractor,
+    Grounder,
+    GroundingQuery,
+    MaskCandidate,
+    Mention,
+    ModelTeacher,
+    RuleExtractor,
+    SimulatedTeacher,
+    SynthConfig,
+    SynthSummary,
+    mask_box,
+    mask_interior_point,
+    mask_polygon,
+    run_synth,
+)
+from groundkit.synth import load_config as load_synth_config
 from groundkit.trace import Grounding, Text, Trace
 
 __version__ = "0.1.0"
@@ -89,4 +109,8 @@ __all__ = [
     "single_count", "single_number", "yes_no",
     # benchmarks
     "BenchmarkAdapter", "Row", "find_image", "image_file", "load_benchmark", "option_letter", "read_rows", "truth_from_fields",
+    # synthesis
+    "CompletionsTeacher", "ConfigError", "ExtractionItem", "Extractor", "Grounder", "GroundingQuery", "MaskCandidate", "Mention",
+    "ModelTeacher", "RuleExtractor", "SimulatedTeacher", "SynthConfig", "SynthSummary", "load_synth_config", "mask_box",
+    "mask_interior_point", "mask_polygon", "run_synth",
 ]

@@ -36,6 +36,14 @@ class UnknownNameError(GroundkitError, KeyError):
         return self.args[0]
 
 
+class ConfigError(GroundkitError, ValueError):
+    """A configuration file or value is wrong; the message names the offending key (``teacher.model``)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key = key
+        super().__init__(f"config key {key!r}: {message}" if key is not None else message)
+
+
 class DataError(GroundkitError, ValueError):
     """A data record is missing fields or is corrupt; the message names the record."""
 

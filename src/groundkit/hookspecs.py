@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from groundkit.frames import Frame
     from groundkit.grounding import GroundingType
     from groundkit.rewards import RewardTerm
+    from groundkit.synth.base import Extractor, Grounder
 
 PROJECT = "groundkit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -86,4 +87,25 @@ def register_decoding_backends(register: Callable[[DecodingBackend], None]) -> N
     A backend turns a composed grammar, a tokenizer and the batch's image sizes into a
     ``transformers`` logits processor (``generate(..., backend=NAME)``); the built-in one is
     groundkit's engine, adapters for llguidance / xgrammar use the grammar exports.
+    """
+
+
+@hookspec
+def register_grounders(register: Callable[[Grounder], None]) -> None:
+    """Register grounders (:class:`groundkit.Grounder` instances), e.g. ``sam3``, ``oracle``.
+
+    A grounder turns phrases + an image into candidate masks per phrase, batched over
+    queries (``ground(queries)``); the synthesis pipeline resolves several masks per phrase
+    and derives points, boxes and polygons from them. Dataclass fields are its parameters
+    (``grounder.with_params(checkpoint=...)``, the ``grounder:`` section of a synth config).
+    """
+
+
+@hookspec
+def register_extractors(register: Callable[[Extractor], None]) -> None:
+    """Register extractors (:class:`groundkit.Extractor` instances), e.g. ``rule``.
+
+    An extractor finds the object mentions (:class:`groundkit.Mention`: phrase, label,
+    character span, plural) a distilled trace relies on, batched (``extract(items)``); the
+    pipeline grounds each mention and inserts its groundings right after it.
     """

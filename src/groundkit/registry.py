@@ -25,6 +25,7 @@ from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
 from groundkit.grounding import GroundingType
 from groundkit.rewards import RewardTerm
+from groundkit.synth.base import Extractor, Grounder
 
 ENTRY_POINT_GROUP = "groundkit"
 STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
@@ -118,6 +119,8 @@ class Registry:
         self.reward_terms: Kind[RewardTerm] = Kind("reward term", RewardTerm, NAME)
         self.benchmark_adapters: Kind[BenchmarkAdapter] = Kind("benchmark adapter", BenchmarkAdapter, NAME)
         self.decoding_backends: Kind[DecodingBackend] = Kind("decoding backend", DecodingBackend, NAME)
+        self.grounders: Kind[Grounder] = Kind("grounder", Grounder, NAME)
+        self.extractors: Kind[Extractor] = Kind("extractor", Extractor, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -185,6 +188,12 @@ class Registry:
     def collect_decoding_backends(self) -> None:
         self._collect("register_decoding_backends", self.decoding_backends)
 
+    def collect_grounders(self) -> None:
+        self._collect("register_grounders", self.grounders)
+
+    def collect_extractors(self) -> None:
+        self._collect("register_extractors", self.extractors)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
@@ -193,6 +202,8 @@ class Registry:
         self.collect_reward_terms()
         self.collect_benchmark_adapters()
         self.collect_decoding_backends()
+        self.collect_grounders()
+        self.collect_extractors()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -222,6 +233,12 @@ class Registry:
 
     def decoding_backend(self, name: str) -> DecodingBackend:
         return self.decoding_backends.get(name)
+
+    def grounder(self, name: str) -> Grounder:
+        return self.grounders.get(name)
+
+    def extractor(self, name: str) -> Extractor:
+        return self.extractors.get(name)
 
 
 _REGISTRY: Registry | None = None
