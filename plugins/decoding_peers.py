@@ -28,14 +28,16 @@ from groundkit import (
 
 def apply_bitmask(scores: Any, bitmask: Any) -> None:
     """Set ``scores[i, t] = -inf`` where bit ``t`` of row ``i`` of the int32 ``bitmask`` is 0 (in place)."""
+    import numpy as np
     import torch
 
     batch, vocab = scores.shape
-    shifts = torch.arange(32, dtype=torch.int32, device=bitmask.device)
-    bits = ((bitmask.unsqueeze(-1) >> shifts) & 1).reshape(bitmask.shape[0], -1)[:batch, :vocab]
-    if bits.shape[1] < vocab:  # tokens past the mask's vocabulary are never allowed
-        bits = torch.nn.functional.pad(bits, (0, vocab - bits.shape[1]))
-    scores.masked_fill_(bits.to(scores.device) == 0, float("-inf"))
+    # little-endian int32 words: bit i of word j is bit i % 8 of byte 4j + i // 8, i.e. token 32j + i
+    bits = np.unpackbits(bitmask[:batch].numpy().view(np.uint8), axis=1, bitorder="little")[:, :vocab]
+    allowed = torch.from_numpy(bits)
+    if allowed.shape[1] < vocab:  # tokens past the mask's vocabulary are never allowed
+        allowed = torch.nn.functional.pad(allowed, (0, vocab - allowed.shape[1]))
+    scores.masked_fill_(allowed.to(scores.device, non_blocking=True) == 0, float("-inf"))
 
 
 def _special_literals(tokenizer: Any) -> set[str]:
