@@ -151,3 +151,28 @@ def test_hook_register_backbones(fresh_registry, tmp_path):
     config = json.loads((path / "config.json").read_text())
     (path / "config.json").write_text(json.dumps({**config, "model_type": "qwen2_vl"}))
     assert gk.load_model(str(path), backbone="my-qwen").backbone.name == "my-qwen"
+
+
+def test_hook_register_decoding_backends(fresh_registry):
+    class AllowAll(gk.DecodingBackend):
+        name = "allow-all"
+        description = "no constraint (a test backend)"
+
+        def logits_processor(self, tokenizer, grammar, image_sizes=None, max_new_tokens=None):
+            return lambda input_ids, scores: scores
+
+    def register_decoding_backends(register):
+        register(AllowAll())
+
+    reg = fresh_registry(("mine", plugin(register_decoding_backends=register_decoding_backends)))
+    assert reg.plugins["mine"].registered == [("decoding backend", "allow-all")]
+    from groundkit.decoding import grounded_logits_processor
+
+    proc = grounded_logits_processor(None, gk.get_grammar("groundkit"), backend="allow-all")
+    assert proc(None, 1.5) == 1.5
+    # the built-in peer adapters register through the same hook
+    assert ("decoding backend", "llguidance") in reg.plugins["decoding_peers"].registered
+    assert ("decoding backend", "xgrammar") in reg.plugins["decoding_peers"].registered
+    for name in ("llguidance", "xgrammar"):
+        backend = reg.decoding_backend(name)
+        assert backend.unavailable() is None or "not installed" in backend.unavailable()

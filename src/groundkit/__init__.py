@@ -32,6 +32,14 @@ from groundkit.benchmarks import (
     truth_from_fields,
 )
 from groundkit.consistency import ConsistencyJudge, OverlapJudge
+from groundkit.decoding.backends import DecodingBackend
+from groundkit.decoding.exports import (
+    PerImageBoundError,
+    export_ebnf,
+    export_lark,
+    export_regex,
+    free_text_terminals,
+)
 from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
     ConfigError,
@@ -107,6 +115,8 @@ __all__ = [
     "Sample", "ScoringBatch", "answer_correct", "answers_agree", "box_iou_matrix", "choice_indices", "greedy_pairs",
     "hungarian", "label_forms", "label_keys", "labels_match", "load_ground_truth", "read_ground_truth",
     "single_count", "single_number", "yes_no",
+    # decoding backends and grammar exports
+    "DecodingBackend", "PerImageBoundError", "export_ebnf", "export_lark", "export_regex", "free_text_terminals",
     # benchmarks
     "BenchmarkAdapter", "Row", "find_image", "image_file", "load_benchmark", "option_letter", "read_rows", "truth_from_fields",
     # synthesis
