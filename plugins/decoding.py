@@ -1,7 +1,7 @@
 """The built-in decoding backend: groundkit's own engine."""
 
 from groundkit import hookimpl
-from groundkit.decoding import GroundkitBackend
+from groundkit import GroundkitBackend
 
 
 @hookimpl

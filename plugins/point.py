@@ -1,6 +1,6 @@
 """The ``point`` grounding type: one (x, y) location."""
 
-from groundkit import GroundingType, GroundkitError, Syntax, hookimpl, read_grammar
+from groundkit import GroundingType, Syntax, hookimpl, read_grammar
 
 
 def _attr(label):
@@ -16,16 +16,10 @@ def _json_label(label):
 
 
 def read_molmo(tokens):
-    """Molmo writes one ``<point x y>`` or ``<points x1 y1 x2 y2 ...>`` (indices from 1)."""
+    """Molmo writes one ``<point x y>`` or ``<points x1 y1 x2 y2 ...>``: one point per (x, y) pair."""
     labels = [t for t in tokens if t.type == "LABEL" and str(t).strip()]
     label = str(labels[-1]) if labels else None
     nums = [t for t in tokens if t.type == "NUM"]
-    indices = [int(t) for t in tokens if t.type == "POINT_INDEX"]
-    if not indices:
-        return [(label, nums)]
-    expected = [i // 2 + 1 for i in range(len(indices))]
-    if indices != expected:
-        raise GroundkitError(f"<points> attribute indices must count x1 y1 x2 y2 ... from 1, got {indices}")
     return [(label, nums[i : i + 2]) for i in range(0, len(nums), 2)]
 
 

@@ -32,7 +32,8 @@ from groundkit.benchmarks import (
     truth_from_fields,
 )
 from groundkit.consistency import ConsistencyJudge, OverlapJudge
-from groundkit.decoding.backends import DecodingBackend
+from groundkit.decoding import grounded_logits_processor, replay_mask
+from groundkit.decoding.backends import DecodingBackend, GroundkitBackend
 from groundkit.decoding.exports import (
     PerImageBoundError,
     export_ebnf,
@@ -116,7 +117,7 @@ __all__ = [
     "hungarian", "label_forms", "label_keys", "labels_match", "load_ground_truth", "read_ground_truth",
     "single_count", "single_number", "yes_no",
     # decoding backends and grammar exports
-    "DecodingBackend", "PerImageBoundError", "export_ebnf", "export_lark", "export_regex", "free_text_terminals",
+    "DecodingBackend", "GroundkitBackend", "grounded_logits_processor", "replay_mask", "PerImageBoundError", "export_ebnf", "export_lark", "export_regex", "free_text_terminals",
     # benchmarks
     "BenchmarkAdapter", "Row", "find_image", "image_file", "load_benchmark", "option_letter", "read_rows", "truth_from_fields",
     # synthesis

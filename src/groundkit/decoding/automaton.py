@@ -149,19 +149,20 @@ class _GrammarNFA:
             nfa.epsilon(a, b)
             return a, b
         if op in ("*", "+"):
-            start, end = nfa.state(), nfa.state()
-            if op == "+":
+            entry, end = nfa.state(), nfa.state()
+            loop_from = entry
+            if op == "+":  # one copy, then the loop
                 a, b = self.node(inner)
-                nfa.epsilon(start, a)
-                start = b
+                nfa.epsilon(entry, a)
+                loop_from = b
             self.loop_depth += 1
             a, b = self.node(inner)
             self.loop_depth -= 1
-            nfa.epsilon(start, a)
+            nfa.epsilon(loop_from, a)
             nfa.epsilon(b, a)
             nfa.epsilon(b, end)
-            nfa.epsilon(start, end)
-            return (start if op == "*" else start), end
+            nfa.epsilon(loop_from, end)
+            return entry, end
         lo, hi = int(tree.children[2]), int(tree.children[-1])
         start = cur = nfa.state()
         end = nfa.state()

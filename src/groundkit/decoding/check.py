@@ -29,7 +29,7 @@ class RolloutReport:
     violations: list[str] = field(default_factory=list)
 
 
-def grammar_bias(tokenizer: Any, grammar: ComposedGrammar, strength: float = 4.0) -> torch.Tensor:
+def grammar_bias(tokenizer: Any, grammar: ComposedGrammar, strength: float = 11.0) -> torch.Tensor:
     """A logit bias towards tokens of the grammar's literals and digits (so rollouts ground)."""
     from groundkit.decoding.tables import grammar_literals
 
@@ -58,15 +58,22 @@ def sample_rollouts(processor: Any, vocab_size: int, batch: int, steps: int, eos
     ids = torch.zeros((batch, 1), dtype=torch.long)
     eos = torch.tensor(list(eos_ids))
     done = torch.zeros(batch, dtype=torch.bool)
+    # a pool of random rows, re-drawn per step by index and shifted: cheap, still random per row
+    pool = torch.randn((max(8, batch), vocab_size), generator=generator) * 3.0
     for _ in range(steps):
-        logits = torch.randn((batch, vocab_size), generator=generator) * 3.0
+        pick = torch.randint(0, pool.shape[0], (batch,), generator=generator)
+        shift = torch.randint(0, vocab_size, (1,), generator=generator)
+        logits = pool[pick].roll(int(shift), dims=1)
         if bias is not None:
             logits[:, : bias.shape[0]] += bias
         scores = chain(ids, logits)
         if greedy:
             nxt = scores.argmax(-1)
         else:
-            nxt = torch.multinomial(torch.softmax(scores, -1), 1, generator=generator).squeeze(1)
+            # inverse-CDF sampling: exact, and far cheaper than torch.multinomial on a wide vocabulary
+            cdf = torch.softmax(scores, -1).cumsum(-1)
+            u = torch.rand((batch, 1), generator=generator) * cdf[:, -1:]
+            nxt = torch.searchsorted(cdf, u).squeeze(1).clamp_max(vocab_size - 1)
         nxt = torch.where(done, eos[0], nxt)
         done |= torch.isin(nxt, eos)
         ids = torch.cat([ids, nxt[:, None]], 1)

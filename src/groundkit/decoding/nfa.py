@@ -19,6 +19,8 @@ DIGITS = sum(1 << b for b in b"0123456789")
 SPACES = sum(1 << b for b in b" \t\n\r\f\v")
 WORD = sum(1 << b for b in b"0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | sum(1 << b for b in range(128, 256))
 MAX_UNROLL = 64
+ASCII = (1 << 128) - 1
+CONTINUATION = sum(1 << b for b in range(0x80, 0xC0))
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,23 @@ class _Builder:
         return start, cur
 
     def byteset(self, bits: int) -> tuple[int, int]:
-        a, b = self.nfa.state(), self.nfa.state(self.tag)
-        self.nfa.edge(a, bits, b)
+        """One character of a class: its ASCII bytes, and when it admits every non-ASCII
+        character, every well-formed UTF-8 sequence (so decoded text never gets U+FFFD)."""
+        nfa = self.nfa
+        a, b = nfa.state(), nfa.state(self.tag)
+        ascii_bits, high = bits & ASCII, bits >> 128
+        if ascii_bits:
+            nfa.edge(a, ascii_bits, b)
+        if high:
+            if high != (1 << 128) - 1:
+                raise self.fail("a class admitting only some non-ASCII bytes")
+            for lead, tail in ((range(0xC2, 0xE0), 1), (range(0xE0, 0xF0), 2), (range(0xF0, 0xF5), 3)):
+                cur = nfa.state()
+                nfa.edge(a, sum(1 << x for x in lead), cur)
+                for i in range(tail):
+                    nxt = b if i == tail - 1 else nfa.state()
+                    nfa.edge(cur, CONTINUATION, nxt)
+                    cur = nxt
         return a, b
 
     def item(self, op: object, av: object) -> tuple[int, int]:

@@ -143,7 +143,7 @@ class BatchConstraint:
     def advance(self, tokens: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Move every row by its chosen token (rows with ``active`` False stay put)."""
         dt, s = self.dt, self.state
-        tokens = tokens.to(torch.int64)
+        tokens = tokens.to(torch.int64).contiguous()
         t = tokens[:, None]
         ex = dt.ex_tok[s]
         pos = torch.searchsorted(ex, t).clamp_max(ex.shape[1] - 1)

@@ -32,6 +32,19 @@ from groundkit.errors import GrammarError
 from groundkit.grammar import ComposedGrammar
 
 ENGINE_VERSION = "1"
+_COMPILER_MODULES = ("automaton.py", "nfa.py", "numbers.py", "simulate.py", "tables.py", "vocab.py")
+
+
+def _compiler_hash() -> str:
+    """Hash of the compiler's own source: tables cached by another version are never reused."""
+    here = Path(__file__).parent
+    h = hashlib.sha256(ENGINE_VERSION.encode())
+    for name in _COMPILER_MODULES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+COMPILER_HASH = _compiler_hash()
 INF = 1 << 40
 NUMBER_FIELDS = [f.name for f in fields(NumberStep)]
 CACHE_ENV = "GROUNDKIT_CACHE_DIR"
@@ -71,9 +84,8 @@ def number_chars(grammar: ComposedGrammar) -> int:
 
 
 def grammar_literals(grammar: ComposedGrammar) -> set[str]:
-    import re
-
-    return {m.group(1).encode().decode("unicode_escape") for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', grammar.text)}
+    """The literal strings of the grammar (``"<think>"``, ``"<|box_start|>"``, ...)."""
+    return {t.pattern.value for t in grammar.lark.terminals if type(t.pattern).__name__ == "PatternStr"}
 
 
 def _distances(n: int, src: np.ndarray, dst: np.ndarray, kind: np.ndarray, in_number: np.ndarray, accept: np.ndarray,
@@ -137,11 +149,20 @@ def compile_tables(grammar: ComposedGrammar, vocab: Vocabulary) -> TokenTables:
         else:
             steps[(s, t)] = step
     src, tok, dst, touch = trans.state[keep], trans.token[keep], trans.next[keep], trans.touches_number[keep]
+    # Edges for the distances: only those every row can take whatever its bounds. A token
+    # that starts a number counts only if it is a lone digit (some digit always fits the
+    # bounds); a token that ends a number and starts the next does not count.
     kind = np.zeros(len(src), np.int64)
-    ends = np.array([steps[(int(s), int(t))].ends if th else 0 for s, t, th in zip(src, tok, touch)], np.int64) if touch.any() else np.zeros(len(src), np.int64)
+    ends = np.zeros(len(src), np.int64)
+    starts = np.zeros(len(src), np.int64)
+    for k in np.nonzero(touch)[0]:
+        step = steps[(int(src[k]), int(tok[k]))]
+        ends[k], starts[k] = step.ends, step.starts
+    lone_digit = np.array([len(vocab.tokens[t] or b"") == 1 for t in tok]) if len(tok) else np.zeros(0, bool)
     from_number = in_number[src]
     kind[from_number & (ends == 1)] = 1
     kind[from_number & (ends == 0)] = 2
+    kind[(starts == 1) & ~(lone_digit & ~from_number)] = 3  # ignored by the distances
     width = number_chars(grammar)
     dist, exit_ = _distances(n, src, dst, kind, in_number, accept, finished, width)
     dist[dfa.dead] = -INF  # replaying a completion that left the grammar: nothing is masked any more
@@ -223,7 +244,7 @@ def cache_dir() -> Path:
 
 def cache_key(grammar: ComposedGrammar, fingerprint: str, eos_ids: list[int]) -> str:
     """Tables depend on the grammar text (incl. the frame's number syntax), the tokenizer and EOS ids."""
-    h = hashlib.sha256(f"{ENGINE_VERSION}\0{grammar.text}\0{fingerprint}\0{eos_ids}".encode())
+    h = hashlib.sha256(f"{COMPILER_HASH}\0{grammar.text}\0{fingerprint}\0{eos_ids}".encode())
     return h.hexdigest()[:40]
 
 
