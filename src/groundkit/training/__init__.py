@@ -1,0 +1,8 @@
+"""Training: SFT and grounding-aware GRPO on stock TRL + peft (constrained rollouts,
+mask-consistent log-probs, iVGR dual stream). Needs torch, transformers, trl and peft;
+``import groundkit`` does not import this package."""
+
+from groundkit.training.config import ConfigError, TrainConfig, load_config
+from groundkit.training.sft import build_sft, train_sft
+
+__all__ = ["ConfigError", "TrainConfig", "build_sft", "load_config", "train_sft"]
