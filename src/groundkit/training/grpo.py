@@ -159,7 +159,7 @@ def grpo_arguments(cfg: TrainConfig, grammar: ComposedGrammar, weights: list[flo
     return trl_arguments(GRPOConfig, cfg, **managed)
 
 
-def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, extra_rewards: tuple[list, list] | None = None) -> TrainingRun:
+def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any = None) -> TrainingRun:
     """Everything for a GRPO run (model, LoRA, dataset, rewards, trainer) without training."""
     from groundkit.training.data import grpo_dataset
 
@@ -169,10 +169,7 @@ def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, extra_reward
     examples = read_examples(d.train, d.images, d.trace_field, d.split, d.limit)
     ds = cfg.dual_stream
     dataset = grpo_dataset(examples, grammar, ds.enabled, ds.textual_instruction)
-    if extra_rewards is not None:
-        funcs, weights = extra_rewards
-    else:
-        funcs, weights = reward_functions(cfg, grammar)
+    funcs, weights = (rewards or reward_functions)(cfg, grammar)
     args = grpo_arguments(cfg, grammar, weights)
     if cfg.generation.constrained and cfg.generation.mask_consistent_logps and args.use_vllm:
         import logging
