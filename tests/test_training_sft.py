@@ -122,3 +122,34 @@ def test_config_from_yaml_and_rewards_spec(tmp_path):
     assert cfg.trl["learning_rate"] == 1e-5 and cfg.generation.mask_consistent_logps is True
     with pytest.raises(ConfigError, match="model.path"):
         load_config({"data": {"train": "x"}}, "sft")
+
+
+def test_every_shipped_training_config_loads():
+    from conftest import REPO
+
+    import yaml
+
+    configs = sorted((REPO / "examples" / "configs").glob("*.yaml"))
+    assert len(configs) >= 6
+    for path in configs:
+        kind = "sft" if path.name.startswith("sft") else "grpo"
+        cfg = load_config(path, kind)
+        assert cfg.trl.get("output_dir"), path.name
+    for name in ("ddp", "zero2", "zero3"):
+        assert yaml.safe_load((REPO / "examples" / "configs" / "accelerate" / f"{name}.yaml").read_text())["distributed_type"]
+
+
+def test_cli_train_sft_one_step_and_typed_errors(scenes, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from groundkit.cli import app
+
+    cfg = base(scenes, tmp_path / "cli")
+    path = tmp_path / "sft.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["train", "sft", "--config", str(path), "--set", "trl.max_steps=1", "--set", "trl.save_strategy='no'"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["global_step"] == 1
+    bad = CliRunner().invoke(app, ["train", "grpo", "--config", str(path), "--set", "lora.rnk=3"])
+    assert bad.exit_code == 1 and "lora.rnk" in bad.output
