@@ -93,8 +93,8 @@ def test_grpo_constrained_two_steps_logs_terms_saves_and_resumes(scenes, tmp_pat
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_logps_equal_masked_generation_distribution(scenes, tmp_path, backend):
-    from groundkit.training.grpo import build_grpo
     from groundkit.training.config import load_config
+    from groundkit.training.grpo import build_grpo
 
     temperature = 0.7
     # prompts of one length: no left padding, so generate() and the training forward see the same

@@ -68,12 +68,12 @@ def test_sft_two_steps_completion_only_lora_changes(scenes, tmp_path, model):
 
 
 def test_sft_traces_from_the_dataset_are_converted_and_checked(scenes, tmp_path):
+    from groundkit import GroundTruth, load_model
     from groundkit.formatter import convert
-    from groundkit.training.config import load_config as load
-    from groundkit.training.data import read_examples, sft_dataset
     from groundkit.generation import resolve_format
     from groundkit.scenes.simulate import NoisyOracle
-    from groundkit import GroundTruth, load_model
+    from groundkit.training.config import load_config as load
+    from groundkit.training.data import read_examples, sft_dataset
 
     rows = [json.loads(line) for line in scenes.read_text().splitlines()]
     for r in rows:
@@ -125,9 +125,8 @@ def test_config_from_yaml_and_rewards_spec(tmp_path):
 
 
 def test_every_shipped_training_config_loads():
-    from conftest import REPO
-
     import yaml
+    from conftest import REPO
 
     configs = sorted((REPO / "examples" / "configs").glob("*.yaml"))
     assert len(configs) >= 6

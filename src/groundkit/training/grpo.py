@@ -139,9 +139,8 @@ def _grpo_trainer_class() -> type:
 
 def reward_functions(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[list[Any], list[float]]:
     """TRL reward callables (one per term, logged as ``rewards/<term>``) and their weights."""
-    from groundkit.trl_rewards import trl_reward_funcs
-
     from groundkit.registry import get_registry
+    from groundkit.trl_rewards import trl_reward_funcs
 
     reg = get_registry()
     spec = RewardSet([(reg.reward_term(name), weight) for name, weight in cfg.rewards.items()])
