@@ -100,6 +100,17 @@ from groundkit.trace import Grounding, Text, Trace
 
 __version__ = "0.1.0"
 
+# Training needs torch/trl/peft: loaded on first use, so ``import groundkit`` stays light.
+_LAZY_TRAINING = ("train_sft", "train_grpo", "build_sft", "build_grpo", "load_config", "TrainConfig", "ConfigError")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_TRAINING:
+        import groundkit.training as training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'groundkit' has no attribute {name!r}")
+
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "load_model",
     "qwen_tokenizer", "sentencepiece_tokenizer",

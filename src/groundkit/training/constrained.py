@@ -1,0 +1,138 @@
+"""Constrained rollouts and mask-consistent log-probabilities for TRL's GRPOTrainer.
+
+Rollouts: TRL's transformers generation path calls ``model.generate(**inputs,
+generation_config=...)`` and passes no logits processor (``GenerationConfig`` rejects one), so
+:func:`injected_logits_processor` shadows ``generate`` on the unwrapped model for one call,
+adding the grounded logits processor built for that batch (one frame per row: per-image bounds).
+
+Log-probs: with constrained rollouts the tokens were sampled from the *masked* distribution, so
+the policy / reference / old log-probs in the loss must be those of the masked distribution
+too (else the importance ratio is biased). :class:`MaskReplayingModel` stands in for the model
+in ``_get_per_token_logps_and_entropies``: it computes the completion logits, applies the
+processor's ``replay_mask`` (a scan over the completion ids), and returns the log-probs and
+entropies of the masked distribution in the shape TRL's fused LM head returns them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from groundkit.errors import GroundkitError
+from groundkit.frames import ImageSize
+from groundkit.grammar import ComposedGrammar
+
+log = logging.getLogger(__name__)
+
+
+def build_processor(tokenizer: Any, grammar: ComposedGrammar, sizes: Sequence[ImageSize | None],
+                    max_new_tokens: int, backend: str) -> Any:
+    """The grounded logits processor of the named decoding backend for one batch."""
+    from groundkit.decoding import grounded_logits_processor
+
+    return grounded_logits_processor(tokenizer, grammar, image_sizes=list(sizes), max_new_tokens=max_new_tokens,
+                                     backend=backend)
+
+
+def row_sizes(images: Sequence[Any] | None, n: int) -> list[ImageSize | None]:
+    """The original size of each row's (first) image; None for rows without one."""
+    if images is None:
+        return [None] * n
+    out: list[ImageSize | None] = []
+    for imgs in images:
+        first = imgs[0] if isinstance(imgs, (list, tuple)) and imgs else imgs
+        size = getattr(first, "size", None)
+        out.append(ImageSize(int(size[0]), int(size[1])) if isinstance(size, tuple) else None)
+    return out
+
+
+@contextlib.contextmanager
+def injected_logits_processor(model: Any, processor: Any) -> Iterator[None]:
+    """Within the block, ``model.generate(...)`` also applies ``processor`` (a per-instance shadow)."""
+    from transformers import LogitsProcessorList
+
+    original = model.generate
+
+    @functools.wraps(original)
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        extra = LogitsProcessorList([processor])
+        given = kwargs.pop("logits_processor", None)
+        return original(*args, logits_processor=LogitsProcessorList([*(given or []), *extra]), **kwargs)
+
+    model.__dict__["generate"] = generate
+    try:
+        yield
+    finally:
+        model.__dict__.pop("generate", None)
+
+
+def check_replay_support(processor: Any, backend: str) -> None:
+    if not callable(getattr(processor, "replay_mask", None)):
+        raise GroundkitError(
+            f"decoding backend {backend!r} has no replay_mask, so mask-consistent log-probs cannot be computed; "
+            "set generation.mask_consistent_logps: false (biased importance ratio) or use a backend that replays"
+        )
+
+
+def masked_logps(logits: Any, completion_ids: Any, completion_mask: Any, processor: Any,
+                 compute_entropy: bool) -> tuple[Any, Any, int]:
+    """Log-probs (and entropies) of ``completion_ids`` under the replayed masks.
+
+    ``logits`` (B, T, V) predict ``completion_ids`` (B, T). Returns (logps, entropy or None,
+    violations): a token the replayed mask forbids (a mismatch between generation and replay)
+    keeps its unmasked log-prob and is counted, so one bad row cannot turn the loss into NaN.
+    """
+    import torch
+
+    masked = processor.replay_mask(logits, completion_ids, completion_mask)
+    logp_all = torch.log_softmax(masked.float(), dim=-1)
+    index = completion_ids.unsqueeze(-1)
+    logps = logp_all.gather(-1, index).squeeze(-1)
+    valid = completion_mask.bool()
+    bad = valid & ~torch.isfinite(logps)
+    violations = int(bad.sum())
+    if violations:
+        plain = torch.log_softmax(logits.float(), dim=-1).gather(-1, index).squeeze(-1)
+        logps = torch.where(bad, plain, logps)
+    logps = logps.masked_fill(~valid, 0.0)
+    entropy = None
+    if compute_entropy:
+        finite = torch.isfinite(logp_all)
+        plogp = torch.where(finite, logp_all.exp() * logp_all, torch.zeros_like(logp_all))
+        entropy = (-plogp.sum(-1)).masked_fill(~valid, 0.0)
+    return logps, entropy, violations
+
+
+class MaskReplayingModel:
+    """Called like TRL's fused-LM-head model (``model(**inputs, labels=..., fused_lm_head=True)``),
+    returns the masked distribution's ``log_probs`` / ``entropy`` for the last ``logits_to_keep``
+    positions. Rows are consumed in order across TRL's chunked calls (``sizes[i]`` = row i)."""
+
+    def __init__(self, model: Any, make_processor: Any, sizes: Sequence[ImageSize | None], logits_to_keep: int,
+                 temperature: float, on_violations: Any = None):
+        self.model, self.make_processor = model, make_processor
+        self.sizes, self.k, self.temperature = list(sizes), logits_to_keep, temperature
+        self.offset = 0
+        self.on_violations = on_violations
+
+    def __call__(self, *, labels: Any, fused_lm_head: bool = True, **inputs: Any) -> Any:
+        k = self.k
+        inputs.pop("output_router_logits", None)
+        out = self.model(**inputs, use_cache=False, logits_to_keep=k + 1)
+        logits = out.logits[:, -(k + 1):-1] / self.temperature
+        ids = inputs["input_ids"][:, -k:]
+        mask = labels[:, -k:] != -100
+        rows = ids.size(0)
+        sizes = self.sizes[self.offset:self.offset + rows]
+        if len(sizes) != rows:
+            raise GroundkitError(f"mask replay: {rows} rows from offset {self.offset}, but {len(self.sizes)} row sizes known")
+        self.offset += rows
+        processor = self.make_processor(sizes)
+        logps, entropy, violations = masked_logps(logits, ids, mask.long(), processor, compute_entropy=True)
+        if violations and self.on_violations is not None:
+            self.on_violations(violations)
+        return SimpleNamespace(log_probs=logps, entropy=entropy, aux_loss=None, logits=None)
