@@ -104,10 +104,14 @@ def batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def decode_new_tokens(loaded: LoadedModel, ids: Any) -> tuple[str, list[int]]:
-    """Text of generated ids up to the first EOS/pad, keeping special tokens the dialect may use."""
+def model_eos(loaded: LoadedModel) -> list[int]:
     stop = loaded.model.generation_config.eos_token_id
-    stops = set(stop if isinstance(stop, list) else [stop]) | {loaded.tokenizer.pad_token_id}
+    return [int(s) for s in (stop if isinstance(stop, list) else [stop]) if s is not None]
+
+
+def decode_new_tokens(loaded: LoadedModel, ids: Any, extra_stops: Sequence[int] = ()) -> tuple[str, list[int]]:
+    """Text of generated ids up to the first EOS/pad, keeping special tokens the dialect may use."""
+    stops = set(model_eos(loaded)) | {loaded.tokenizer.pad_token_id} | set(extra_stops)
     out: list[int] = []
     for t in ids.tolist():
         if t in stops:
@@ -150,13 +154,17 @@ def generate(
         if constrained:
             from transformers import LogitsProcessorList
 
-            kwargs["logits_processor"] = LogitsProcessorList([constraint_processor(loaded, grammar, sizes, max_new_tokens)])
+            processor = constraint_processor(loaded, grammar, sizes, max_new_tokens)
+            kwargs["logits_processor"] = LogitsProcessorList([processor])
+            ends = getattr(processor, "eos_token_ids", None)
+            if ends:  # stop on every token the grammar treats as the end
+                kwargs["eos_token_id"] = sorted(set(ends) | set(model_eos(loaded)))
         with torch.no_grad():
             out = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, **kwargs)
         new = out[:, inputs["input_ids"].shape[1] :]
         batch_results = []
         for r, size, ids in zip(batch, sizes, new):
-            text, token_ids = decode_new_tokens(loaded, ids)
+            text, token_ids = decode_new_tokens(loaded, ids, kwargs.get("eos_token_id", ()))
             result = GenerationResult(r.id, r.question, text, size, token_ids=token_ids)
             try:
                 result.trace = parser.parse(text, size)

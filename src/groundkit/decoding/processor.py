@@ -55,6 +55,11 @@ class GroundedLogitsProcessor(LogitsProcessor):
         self.prompt_length = 0
         self.advanced = 0
 
+    @property
+    def eos_token_ids(self) -> list[int]:
+        """The tokens that end a completion (allowed only where the grammar accepts)."""
+        return [int(i) for i in self.tables.arrays["eos_ids"]]
+
     def new_constraint(self, batch: int, device: torch.device) -> BatchConstraint:
         sizes = self.image_sizes
         if sizes is not None and len(sizes) != batch:
@@ -92,11 +97,14 @@ def replay_with_tables(tables: TokenTables, grammar: ComposedGrammar, logits: to
     if sizes is not None and len(sizes) != batch and len(sizes) and batch % len(sizes) == 0:
         sizes = [s for s in sizes for _ in range(batch // len(sizes))]
     constraint = BatchConstraint(as_device_tables(tables, logits.device, _DEVICE), row_bounds(grammar.frame, sizes, batch), max_new_tokens)
-    out = logits.clone()
-    for t in range(steps):
-        constraint.mask_(out[:, t, :])
-        constraint.advance(completion_ids[:, t], None if completion_mask is None else completion_mask[:, t].bool())
-    return out
+    disallowed = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+    scratch = torch.zeros(logits.shape[0], logits.shape[-1], dtype=torch.float32, device=logits.device)
+    with torch.no_grad():
+        for t in range(steps):
+            scratch.zero_()
+            torch.isneginf(constraint.mask_(scratch), out=disallowed[:, t, :])
+            constraint.advance(completion_ids[:, t], None if completion_mask is None else completion_mask[:, t].bool())
+    return logits.masked_fill(disallowed, float("-inf"))  # out of place: gradients flow to the allowed logits
 
 
 def replay_mask(tokenizer: Any, grammar: ComposedGrammar, logits: torch.Tensor, completion_ids: torch.Tensor,

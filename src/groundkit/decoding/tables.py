@@ -212,7 +212,7 @@ def compile_tables(grammar: ComposedGrammar, vocab: Vocabulary) -> TokenTables:
         nn = nxt[th]
         num_fields.append({**{f: np.array([getattr(x, f) for x in ns], np.int64) for f in NUMBER_FIELDS},
                            "dist_next": dist[nn], "exit_next": exit_[nn]})
-    arrays: dict[str, np.ndarray] = {"dist": dist, "exit": exit_, "default_next": default_next, "default_dist": default_dist,
+    arrays: dict[str, np.ndarray] = {"eos_ids": eos, "dist": dist, "exit": exit_, "default_next": default_next, "default_dist": default_dist,
                                      "slot": slot, "axis": np.append(dfa.axis, -1).astype(np.int64),
                                      "above": np.append(dfa.above, -1).astype(np.int64),
                                      "capped": np.append(dfa.capped, False), "in_number": in_number}
