@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from groundkit.decoding.host import HostLists, advance_host, mask_host
+from groundkit.decoding.numeric import TORCH, NumberTables, Registers, advance_numbers, number_ok
 from groundkit.decoding.tables import INF, MAX_PIXEL_BOUND, TokenTables
 from groundkit.errors import FrameError
 from groundkit.frames import Frame, ImageSize
@@ -31,6 +33,13 @@ class DeviceTables:
         for name, array in tables.arrays.items():
             setattr(self, name, torch.as_tensor(np.ascontiguousarray(array), device=device))
         self.pow10 = torch.tensor([10**i for i in range(19)], dtype=torch.int64, device=device)
+        names = [k[4:] for k in tables.arrays if k.startswith("num_") and k not in ("num_tok", "num_valid")]
+        self.num_fields = {name: i for i, name in enumerate(names)}
+        self.num_pack = torch.stack([getattr(self, "num_" + n).to(torch.int64) for n in names], -1)  # (S, N, F): one gather per step
+        self.numbers = NumberTables(self.num_pack, self.num_tok, self.num_valid, self.num_fields, self.in_number, self.above,
+                                    self.axis, self.capped.long(), self.pow10, tables.max_decimals, tables.number_chars)
+        self.host = device.type == "cpu"  # on the CPU reading the state is free: see groundkit.decoding.host
+        self.host_lists = HostLists(self) if self.host else None
         self.n_slots = int(max(1, tables.arrays["slot"].max() + 1))
 
 
@@ -69,57 +78,30 @@ class BatchConstraint:
         self.f = torch.full((b,), -1, dtype=torch.int64, device=dev)
         self.F = torch.zeros(b, dtype=torch.int64, device=dev)
         self.slots = torch.zeros((b, dt.n_slots), dtype=torch.int64, device=dev)
+        self.use_host = True  # tests switch it off to compare with the tensor step on the CPU
 
-    # --- numbers -----------------------------------------------------------------------
-    def _scaled(self, I: torch.Tensor, f: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
-        p = self.dt.pow10
-        frac = torch.where(f >= 0, F * p[(self.m - f).clamp(0, 18)], torch.zeros_like(F))
-        return I * p[self.m] + frac
+    # --- numbers (see groundkit.decoding.numeric) --------------------------------------
+    def registers(self) -> Registers:
+        return Registers(self.I, self.n, self.f, self.F, self.slots, self.hi)
 
-    def _prefix_ok(self, I, n, f, F, lo, hi) -> torch.Tensor:  # noqa: ANN001
-        """Some completion of the number written so far lies in [lo, hi]."""
-        p = self.dt.pow10
-        m = self.m
-        low = self._scaled(I, f, F)
-        span = torch.where(f >= 0, p[(m - f).clamp(0, 18)], p[m])
-        frac_or_zero = (low <= hi) & (low + span - 1 >= lo)
-        # integer part still open and not a lone "0": it may grow by j more digits
-        j = torch.arange(0, 7, device=I.device).view(*([1] * I.dim()), -1)
-        start = I.unsqueeze(-1) * p[m + j]
-        grow = ((start <= hi.unsqueeze(-1)) & ((I.unsqueeze(-1) + 1) * p[m + j] - 1 >= lo.unsqueeze(-1))).any(-1)
-        open_int = (f < 0) & (I > 0)
-        return torch.where(open_int, grow, frac_or_zero)
-
-    def _bounds(self, above: torch.Tensor, axis: torch.Tensor, capped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lo = torch.where(above >= 0, self.slots.gather(1, above.clamp_min(0)) + 1, torch.zeros_like(above))
-        hi = self.hi.gather(1, axis.clamp_min(0)) - capped.long()
-        return lo, hi
+    def set_registers(self, r: Registers) -> None:
+        self.I, self.n, self.f, self.F, self.slots = r.I, r.n, r.f, r.F, r.slots
 
     def _number_ok(self, thr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        dt, s = self.dt, self.state
-        g = lambda name: getattr(dt, "num_" + name)[s]  # noqa: E731
-        p = dt.pow10
-        ilen, flen, point, ends, starts = g("c_ilen"), g("c_flen"), g("c_point").bool(), g("ends").bool(), g("starts").bool()
-        I2 = self.I[:, None] * p[ilen] + g("c_ival")
-        n2 = self.n[:, None] + ilen
-        f0, F0 = self.f[:, None], self.F[:, None]
-        f2 = torch.where(point, flen, torch.where(f0 >= 0, f0 + flen, f0))
-        F2 = torch.where(point, g("c_fval"), torch.where(f0 >= 0, F0 * p[flen] + g("c_fval"), F0))
-        lo, hi = self._bounds(dt.above[s][:, None], dt.axis[s][:, None], dt.capped[s][:, None])
-        value = self._scaled(I2, f2, F2)
-        cont_ok = torch.where(ends, (value >= lo) & (value <= hi), self._prefix_ok(I2, n2, f2, F2, lo, hi))
-        cont_ok = cont_ok | ~dt.in_number[s][:, None]
-        s_lo, s_hi = self._bounds(g("s_above"), g("s_axis"), g("s_capped"))
-        sI, sf = g("s_ival"), torch.where(g("s_point").bool(), g("s_flen"), torch.full_like(starts, -1, dtype=torch.int64))
-        start_ok = self._prefix_ok(sI, g("s_ilen"), sf, g("s_fval"), s_lo, s_hi) | ~starts
-        chars = torch.where(starts, g("s_chars"), n2 + torch.where(f2 >= 0, f2 + 1, torch.zeros_like(f2)))
-        budget_ok = torch.where(ends & ~starts, g("dist_next") <= thr[:, None], self.width - chars + g("exit_next") <= thr[:, None])
-        ok = (cont_ok & start_ok & budget_ok) | ~g("valid")
-        return g("tok"), ok
+        return number_ok(TORCH, self.dt.numbers, self.registers(), self.state, thr)
 
     # --- the step ------------------------------------------------------------------------
     def mask_(self, scores: torch.Tensor) -> torch.Tensor:
         """Set disallowed tokens of every row to -inf, in place; returns ``scores``."""
+        if self.dt.host and self.use_host:
+            V = self.dt.tables.vocab_size
+            if scores.shape[-1] > V:
+                scores[:, V:] = NEG_INF
+            return mask_host(self, scores)
+        return self.mask_tensor_(scores)
+
+    def mask_tensor_(self, scores: torch.Tensor) -> torch.Tensor:
+        """The device step: padded per-state lists, gathers and scatters, no host reads."""
         dt, s = self.dt, self.state
         V = dt.tables.vocab_size
         if scores.shape[-1] > V:
@@ -142,6 +124,9 @@ class BatchConstraint:
 
     def advance(self, tokens: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Move every row by its chosen token (rows with ``active`` False stay put)."""
+        if self.dt.host and self.use_host:
+            advance_host(self, tokens, active)
+            return
         dt, s = self.dt, self.state
         tokens = tokens.to(torch.int64).contiguous()
         t = tokens[:, None]
@@ -164,25 +149,7 @@ class BatchConstraint:
         num = dt.num_tok[s]
         pos = torch.searchsorted(num, t).clamp_max(num.shape[1] - 1)
         hit = ((num.gather(1, pos) == t) & dt.num_valid[s].gather(1, pos)).squeeze(1)
-        g = lambda name: getattr(dt, "num_" + name)[s].gather(1, pos).squeeze(1)  # noqa: E731
-        p = dt.pow10
-        ilen, flen, point, ends, starts = g("c_ilen"), g("c_flen"), g("c_point").bool(), g("ends").bool(), g("starts").bool()
-        cont = hit & dt.in_number[s]
-        I2 = self.I * p[ilen] + g("c_ival")
-        f2 = torch.where(point, flen, torch.where(self.f >= 0, self.f + flen, self.f))
-        F2 = torch.where(point, g("c_fval"), torch.where(self.f >= 0, self.F * p[flen] + g("c_fval"), self.F))
-        n2 = self.n + ilen
-        ended = cont & ends
-        slot = dt.slot[s].clamp_min(0)
-        value = self._scaled(I2, f2, F2)
-        current = self.slots.gather(1, slot[:, None]).squeeze(1)
-        self.slots.scatter_(1, slot[:, None], torch.where(ended, value, current)[:, None])
-        started = hit & starts
-        sf = torch.where(g("s_point").bool(), g("s_flen"), torch.full_like(flen, -1))
-        self.I = torch.where(started, g("s_ival"), torch.where(cont, I2, self.I))
-        self.n = torch.where(started, g("s_ilen"), torch.where(cont, n2, self.n))
-        self.f = torch.where(started, sf, torch.where(cont, f2, self.f))
-        self.F = torch.where(started, g("s_fval"), torch.where(cont, F2, self.F))
+        self.set_registers(advance_numbers(TORCH, dt.numbers, self.registers(), s, dt.slot[s], pos.squeeze(1), hit))
 
     def guard_(self, scores: torch.Tensor) -> torch.Tensor:
         """Rows a previous filter (top-k/top-p) left with nothing allowed: uniform over allowed."""
