@@ -32,7 +32,7 @@ def grounding(draw, gtype: gk.GroundingType, frame: gk.Frame, size: gk.ImageSize
         lo, hi = sorted((values[i], values[j]))
         if lo == hi:
             step = 10.0**-frame.decimals
-            lo, hi = (lo - step, lo) if lo - step >= 0 else (lo, lo + step)
+            lo, hi = (round(lo - step, frame.decimals), lo) if lo - step >= 0 else (lo, round(lo + step, frame.decimals))
         values[j], values[i] = lo, hi
     coords = tuple(frame.to_unit(v, a, size) for v, a in zip(values, axes))
     label = draw(st.none() | LABELS) if with_label else None

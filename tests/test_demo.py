@@ -27,6 +27,9 @@ def test_demo_generates_scores_and_reports(tmp_path):
         assert Image.open(report.parent / src).size[0] <= 360
     printed = out.getvalue()
     assert str(report) in printed and "accuracy" in printed
+    model = summary["model_summary"]["overall"]  # the tiny random model under constrained decoding
+    assert model["n"] == 8 and model["invalid"] == 0, model
+    assert Path(summary["model_report"]).is_file()
 
 
 def test_example_groundings_land_on_their_scene_objects():
