@@ -20,6 +20,7 @@ pytest.importorskip("peft")
 import torch  # noqa: E402
 from training_double import NAME, ChoicesBackend, Plugin, real_engine_available  # noqa: E402
 
+import groundkit as gk  # noqa: E402
 from groundkit import build_registry, get_parser, set_registry  # noqa: E402
 
 BACKENDS = [
@@ -162,3 +163,15 @@ def test_grpo_unconstrained_qwen25_vl_two_steps(scenes, tmp_path):
     steps = [h for h in run.log_history if "loss" in h]
     assert len(steps) == 2 and all("rewards/answer/mean" in h for h in steps)
     assert run.grammar.frame.name.startswith("abs-resized")
+
+
+def test_vllm_path_gets_the_bounded_export_regex():
+    import regex
+
+    from groundkit.training.grpo import structured_outputs_regex
+
+    pattern = regex.compile(structured_outputs_regex(gk.get_grammar("groundkit", "rel-1000")), regex.DOTALL)
+    assert pattern.fullmatch("<think>a <point>(10,1000)</point></think><answer>1</answer>")
+    assert not pattern.fullmatch("<think>a <point>(10,1001)</point></think><answer>1</answer>")
+    with pytest.raises(gk.PerImageBoundError):
+        structured_outputs_regex(gk.get_grammar("groundkit", "abs-original"))

@@ -46,15 +46,12 @@ SIZES_KEY = "groundkit_image_sizes"
 
 
 def structured_outputs_regex(grammar: ComposedGrammar) -> str:
-    """The grammar as one regex for vLLM structured outputs (the exports module's when present)."""
-    try:
-        from groundkit.exports import vllm_structured_outputs_regex  # type: ignore[attr-defined]
+    """The grammar as one batch-wide regex for vLLM structured outputs: syntax plus the
+    frame's fixed bounds. Per-image frames raise :class:`groundkit.PerImageBoundError` (one
+    regex cannot carry per-row bounds); x1<x2 and budget closing are not expressible."""
+    from groundkit.decoding.exports import export_regex
 
-        return vllm_structured_outputs_regex(grammar)
-    except ImportError:
-        from groundkit.grammar_regex import grammar_regex_text
-
-        return grammar_regex_text(grammar)
+    return export_regex(grammar)
 
 
 def _grpo_trainer_class() -> type:
