@@ -163,7 +163,6 @@ def time_engine(
 def peer_step_factory(peer: Any, compiled: Any) -> StepFactory:
     """``make_step`` for a :class:`groundkit_plugins.decoding_peers.Peer`: fill masks, apply them, advance each row."""
     import torch
-    from groundkit_plugins.decoding_peers import apply_bitmask
 
     def make(rows: list[list[int]], vocab: int) -> tuple[Callable[[int], None], Phases]:
         matchers = [peer.matcher(compiled) for _ in rows]
@@ -175,7 +174,7 @@ def peer_step_factory(peer: Any, compiled: Any) -> StepFactory:
             t0 = time.perf_counter()
             peer.fill(matchers, bitmask)
             t1 = time.perf_counter()
-            apply_bitmask(logits, bitmask)
+            peer.apply(logits, bitmask)
             t2 = time.perf_counter()
             for m, row in zip(matchers, rows):
                 if not peer.advance(m, row[k]):

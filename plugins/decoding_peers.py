@@ -45,6 +45,9 @@ def _special_literals(tokenizer: Any) -> set[str]:
     return {t for t in added if t.startswith("<") and t.endswith(">")}
 
 
+_LLG_KERNEL_BROKEN = False
+
+
 class Peer:
     """One peer engine bound to a tokenizer and a vocabulary size (what the logits' last dim is)."""
 
@@ -74,6 +77,11 @@ class Peer:
         import torch
 
         return torch.full((batch, (self.vocab_size + 31) // 32), -1, dtype=torch.int32)
+
+    def apply(self, scores: Any, bitmask: Any) -> None:
+        """Apply ``bitmask`` to ``scores`` in place with the peer's own kernel (falls back to
+        :func:`apply_bitmask` where the peer's kernel cannot run here)."""
+        apply_bitmask(scores, bitmask)
 
 
 class LLGuidancePeer(Peer):
@@ -115,6 +123,19 @@ class LLGuidancePeer(Peer):
     def advance(self, matcher: Any, token: int) -> bool:
         return bool(matcher.consume_token(token))
 
+    def apply(self, scores: Any, bitmask: Any) -> None:
+        """llguidance's torch-compiled kernel; the numpy one where torch.compile cannot build here."""
+        global _LLG_KERNEL_BROKEN
+        if not _LLG_KERNEL_BROKEN:
+            import llguidance.torch
+
+            try:
+                llguidance.torch.apply_token_bitmask_inplace(scores, bitmask[: scores.shape[0]])
+                return
+            except Exception:  # noqa: BLE001 - no C++ toolchain for inductor, or an old torch
+                _LLG_KERNEL_BROKEN = True
+        apply_bitmask(scores, bitmask)
+
     def done(self, matcher: Any) -> bool:
         return bool(matcher.is_stopped())
 
@@ -148,6 +169,12 @@ class XGrammarPeer(Peer):
 
     def advance(self, matcher: Any, token: int) -> bool:
         return bool(matcher.accept_token(token))
+
+    def apply(self, scores: Any, bitmask: Any) -> None:
+        """xgrammar's own kernel (a C++ loop on the CPU)."""
+        import xgrammar
+
+        xgrammar.apply_token_bitmask_inplace(scores, bitmask[: scores.shape[0]])
 
     def done(self, matcher: Any) -> bool:
         return bool(matcher.is_terminated())
@@ -202,7 +229,7 @@ class PeerProcessor:
                 part = self.peer.allocate(len(live))
                 self.peer.fill([self.matchers[i] for i in live], part)
                 self.bitmask[live] = part
-        apply_bitmask(scores, self.bitmask)
+        self.peer.apply(scores, self.bitmask)
         return scores
 
 

@@ -36,3 +36,20 @@ def test_host_and_tensor_steps_agree(make, dialect, frame):
         tensor.advance(token)
         assert torch.equal(host.state, tensor.state)
         assert torch.equal(host.I, tensor.I) and torch.equal(host.slots, tensor.slots)
+
+
+def test_host_step_writes_through_non_contiguous_scores():
+    """Scores that are a strided view (a slice of wider logits) are masked in place."""
+    tok = qwen_tokenizer()
+    grammar = get_grammar("groundkit", None)
+    rows = 3
+    host = make_processor(tok, grammar, None, max_new_tokens=32).new_constraint(rows, torch.device("cpu"))
+    tensor = make_processor(tok, grammar, None, max_new_tokens=32).new_constraint(rows, torch.device("cpu"))
+    tensor.use_host = False
+    wide = torch.randn(rows, len(tok) + 8)
+    view = wide[:, : len(tok)]
+    assert not view.is_contiguous()
+    expected = tensor.mask_(view.clone())
+    out = host.mask_(view)
+    assert out is view and torch.equal(torch.isneginf(wide[:, : len(tok)]), torch.isneginf(expected))
+    assert torch.isneginf(view).any(-1).all()  # the start state allows only "<think>"-prefixes

@@ -75,3 +75,23 @@ def test_peer_backend_reports_a_missing_package(backend, monkeypatch):
 
     with pytest.raises(gk.GroundkitError, match="cannot run here"):
         grounded_logits_processor(object(), gk.get_grammar("groundkit"), backend=backend)
+
+
+@pytest.mark.parametrize("backend", PEERS)
+def test_peer_native_apply_equals_the_reference_unpacking(backend):
+    """The benchmark times each peer's own apply kernel: it must mask exactly the bits that are 0."""
+    import torch
+    from groundkit_plugins.decoding_peers import LLGuidancePeer, XGrammarPeer, apply_bitmask
+
+    need(backend)
+    tok = gk.qwen_tokenizer()
+    vocab = len(tok) + 40  # logits past the mask's words are never allowed
+    peer = {"llguidance": LLGuidancePeer, "xgrammar": XGrammarPeer}[backend](tok, vocab)
+    g = torch.Generator().manual_seed(0)
+    bitmask = torch.randint(-(2**31), 2**31 - 1, (3, (vocab + 31) // 32), dtype=torch.int32, generator=g)
+    scores = torch.randn(3, vocab, generator=g)
+    expected = scores.clone()
+    apply_bitmask(expected, bitmask)
+    peer.apply(scores, bitmask)
+    assert torch.equal(torch.isneginf(scores), torch.isneginf(expected))
+    assert torch.equal(scores[~torch.isneginf(scores)], expected[~torch.isneginf(expected)])

@@ -60,7 +60,9 @@ def sample_rollouts(processor: Any, vocab_size: int, batch: int, steps: int, eos
     done = torch.zeros(batch, dtype=torch.bool)
     # a pool of random rows, re-drawn per step by index and shifted: cheap, still random per row
     pool = torch.randn((max(8, batch), vocab_size), generator=generator) * 3.0
-    for _ in range(steps):
+    for step in range(steps):
+        if bool(done.all()):  # every row ended: the rest is EOS padding
+            return torch.cat([ids[:, 1:], eos[0].expand(batch, steps - step)], 1)
         pick = torch.randint(0, pool.shape[0], (batch,), generator=generator)
         shift = torch.randint(0, vocab_size, (1,), generator=generator)
         logits = pool[pick].roll(int(shift), dims=1)

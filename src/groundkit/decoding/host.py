@@ -17,7 +17,7 @@ import torch
 from groundkit.decoding.numeric import NUMPY, NumberTables, Registers, advance_numbers, number_ok
 
 if TYPE_CHECKING:
-        from groundkit.decoding.runtime import BatchConstraint, DeviceTables
+    from groundkit.decoding.runtime import BatchConstraint, DeviceTables
 
 NEG_INF = float("-inf")
 
@@ -55,43 +55,80 @@ def _rows(states: np.ndarray) -> list[tuple[int, torch.Tensor]]:
     return [(int(u), torch.from_numpy(np.nonzero(states == u)[0])) for u in np.unique(states)]
 
 
+def _groups(c: BatchConstraint) -> list[tuple[int, torch.Tensor]]:
+    """Rows grouped by state; computed once per step (mask and advance share it)."""
+    cached = getattr(c, "_host_groups", None)
+    if cached is None or cached[0] is not c.state:
+        cached = (c.state, _rows(c.state.numpy()))
+        c._host_groups = cached
+    return cached[1]
+
+
 def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:
+    """A state with one row writes into that row; rows sharing a state are batched into
+    indexed ops on the flattened scores: one fill of all narrow rows, one gather/put of what
+    they keep, one fill of everything the wide rows forbid."""
+    work = scores if scores.is_contiguous() else scores.contiguous()
+    flat, width = work.view(-1), work.shape[1]
     dt: DeviceTables = c.dt
     h: HostLists = dt.host_lists
     states = c.state.numpy()
     remaining = c.budget - int(c.step)
-    for u, rows in _rows(states):
+    forbid: list[torch.Tensor] = []
+    narrow_rows: list[torch.Tensor] = []
+    keep: list[torch.Tensor] = []
+    for u, rows in _groups(c):
         thr = max(int(h.dist[u]) - 1, remaining - 1)
-        ex_t = h.ex_t[u]
+        over = h.ex_max_dist[u] > thr
         if h.default_dist[u] <= thr:  # wide: forbid the deny list (and explicit tokens over budget)
-            cols = h.deny_t[u]
-            if h.ex_max_dist[u] > thr:
-                cols = torch.cat([cols, torch.from_numpy(h.ex_np[u][h.ex_dist[u] > thr])])
-            if cols.numel():
-                if len(rows) == 1:
-                    scores[int(rows[0])].index_fill_(0, cols, NEG_INF)
-                else:
-                    scores[rows[:, None], cols[None, :]] = NEG_INF
-        else:  # narrow: keep only the explicit tokens within budget
-            keep = ex_t if h.ex_max_dist[u] <= thr else torch.from_numpy(h.ex_np[u][h.ex_dist[u] <= thr])
+            cols = torch.cat([h.deny_t[u], torch.from_numpy(h.ex_np[u][h.ex_dist[u] > thr])]) if over else h.deny_t[u]
+            if not cols.numel():
+                continue
             if len(rows) == 1:
-                row = scores[int(rows[0])]
-                kept = row[keep]
-                row.fill_(NEG_INF)
-                row[keep] = kept
+                work[int(rows[0])].index_fill_(0, cols, NEG_INF)
             else:
-                kept = scores[rows[:, None], keep[None, :]]
-                scores.index_fill_(0, rows, NEG_INF)
-                scores[rows[:, None], keep[None, :]] = kept
+                forbid.append((rows[:, None] * width + cols[None, :]).view(-1))
+        else:  # narrow: keep only the explicit tokens within budget
+            cols = torch.from_numpy(h.ex_np[u][h.ex_dist[u] <= thr]) if over else h.ex_t[u]
+            if len(rows) == 1:
+                row = work[int(rows[0])]
+                kept = row.index_select(0, cols)
+                row.fill_(NEG_INF)
+                row.index_copy_(0, cols, kept)
+            else:
+                narrow_rows.append(rows)
+                keep.append((rows[:, None] * width + cols[None, :]).view(-1))
+    if narrow_rows:
+        kept_at = torch.cat(keep)
+        kept = flat.index_select(0, kept_at)
+        _fill_rows(work, torch.cat(narrow_rows).numpy())
+        flat.index_copy_(0, kept_at, kept)
     rows_n = np.nonzero(h.has_numbers[states])[0]
     if len(rows_n):
-        regs = _subset(c, rows_n)
         thr = np.maximum(h.dist[states[rows_n]] - 1, remaining - 1)
-        toks, ok = number_ok(NUMPY, h.numbers, regs, states[rows_n], thr)
+        toks, ok = number_ok(NUMPY, h.numbers, _subset(c, rows_n), states[rows_n], thr)
         r, k = np.nonzero(~ok)
         if len(r):
-            scores[torch.from_numpy(rows_n[r]), torch.from_numpy(toks[r, k])] = NEG_INF
+            forbid.append(torch.from_numpy(rows_n[r] * width + toks[r, k]))
+    if forbid:
+        flat.index_fill_(0, torch.cat(forbid) if len(forbid) > 1 else forbid[0], NEG_INF)
+    if work is not scores:
+        scores.copy_(work)
     return scores
+
+
+def _fill_rows(scores: torch.Tensor, rows: np.ndarray) -> None:
+    """-inf over whole rows, one contiguous fill per run of consecutive rows (``index_fill_``
+    along dim 0 is several times slower than filling contiguous memory)."""
+    if len(rows) == 1:
+        scores[int(rows[0])].fill_(NEG_INF)
+        return
+    rows = np.sort(rows)
+    cut = np.nonzero(np.diff(rows) != 1)[0]
+    starts = np.concatenate((rows[:1], rows[cut + 1])).tolist()
+    ends = (np.concatenate((rows[cut], rows[-1:])) + 1).tolist()
+    for a, b in zip(starts, ends):
+        scores[a:b].fill_(NEG_INF)
 
 
 def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor | None) -> None:
@@ -100,7 +137,7 @@ def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor 
     states = c.state.numpy()
     toks = tokens.to(torch.int64).numpy()
     nxt = np.empty_like(states)
-    for u, rows_t in _rows(states):
+    for u, rows_t in _groups(c):
         rows = rows_t.numpy()
         t = toks[rows]
         ex = h.ex_np[u]

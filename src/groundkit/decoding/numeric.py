@@ -30,7 +30,18 @@ class Ops:
 
 TORCH = Ops(torch.where, lambda a, i: a.gather(1, i), lambda n, like: torch.arange(n, device=like.device),
             lambda a, lo, hi: a.clamp(lo, hi), torch.full_like)
-NUMPY = Ops(np.where, lambda a, i: np.take_along_axis(a, i, 1), lambda n, like: np.arange(n), np.clip, np.full_like)
+
+
+def _np_take(a: np.ndarray, i: np.ndarray) -> np.ndarray:
+    return a[np.arange(a.shape[0])[:, None], i]
+
+
+def _np_clip(a: Any, lo: int, hi: int | None) -> Any:
+    """``np.clip`` without its per-call overhead (it dominates on arrays of a few rows)."""
+    return np.maximum(a, lo) if hi is None else np.minimum(np.maximum(a, lo), hi)
+
+
+NUMPY = Ops(np.where, _np_take, lambda n, like: np.arange(n), _np_clip, np.full_like)
 
 
 @dataclass
