@@ -26,7 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from decoding_peers import (  # noqa: E402
-    HEADER, Phases, Result, _row, extend_vocabulary, peer_step_factory, peers, qwen2_tokenizer, time_engine, token_streams, traces,
+    HEADER,
+    Phases,
+    Result,
+    _row,
+    extend_vocabulary,
+    peer_step_factory,
+    peers,
+    qwen2_tokenizer,
+    time_engine,
+    token_streams,
+    traces,
 )
 
 import groundkit as gk  # noqa: E402

@@ -1,7 +1,6 @@
 """The built-in decoding backend: groundkit's own engine."""
 
-from groundkit import hookimpl
-from groundkit import GroundkitBackend
+from groundkit import GroundkitBackend, hookimpl
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from strategies import trace
 import groundkit as gk
 from groundkit.backbones.tokenizers import qwen_tokenizer, sentencepiece_tokenizer
 from groundkit.decoding.automaton import build_byte_dfa
-from groundkit.decoding.tables import cache_dir, compile_tables, get_tables, grammar_literals, load_tables
+from groundkit.decoding.tables import cache_dir, get_tables, grammar_literals, load_tables
 from groundkit.decoding.vocab import read_vocabulary
 from groundkit.grammar import get_grammar
 from groundkit.registry import get_registry
@@ -135,3 +135,11 @@ def test_third_party_grounding_type_works_with_no_engine_change(fresh_registry):
     report = check_completions(tok, grammar, ids, sizes, eos)
     assert not report.violations, report.violations[0]
     assert any("<line" in t for t in report.texts)
+
+
+def test_an_invalid_terminal_regex_is_a_grammar_error():
+    from groundkit.decoding.nfa import NFA
+    from groundkit.errors import GrammarError
+
+    with pytest.raises(GrammarError, match=r"/\(/ is not a valid regular expression"):
+        NFA().regex("(")

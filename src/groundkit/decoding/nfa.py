@@ -8,6 +8,7 @@ exactly the set of UTF-8 sequences of the non-ASCII characters it admits.
 
 from __future__ import annotations
 
+import re
 import re._constants as sre_c  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
 from dataclasses import dataclass, field

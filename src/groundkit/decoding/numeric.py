@@ -48,7 +48,7 @@ NUMPY = Ops(np.where, _np_take, lambda n, like: np.arange(n), _np_clip, np.full_
 class Registers:
     """Per-row number state (same array library as ``ops``)."""
 
-    I: Any
+    I: Any  # noqa: E741 - the integer part, as in the module docstring
     n: Any
     f: Any
     F: Any
@@ -74,12 +74,12 @@ class NumberTables:
     width: int
 
 
-def scaled(o: Ops, t: NumberTables, I: Any, f: Any, F: Any) -> Any:
+def scaled(o: Ops, t: NumberTables, I: Any, f: Any, F: Any) -> Any:  # noqa: E741
     frac = o.where(f >= 0, F * t.pow10[o.clip(t.m - f, 0, POWERS - 1)], 0 * F)
     return I * t.pow10[t.m] + frac
 
 
-def prefix_ok(o: Ops, t: NumberTables, I: Any, f: Any, F: Any, lo: Any, hi: Any) -> Any:
+def prefix_ok(o: Ops, t: NumberTables, I: Any, f: Any, F: Any, lo: Any, hi: Any) -> Any:  # noqa: E741
     """Some completion of the number written so far lies in [lo, hi]."""
     p, m = t.pow10, t.m
     low = scaled(o, t, I, f, F)

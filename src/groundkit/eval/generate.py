@@ -13,6 +13,7 @@ from groundkit.backbones import LoadedModel, load_model
 from groundkit.errors import DataError
 from groundkit.groundtruth import GroundTruth
 
+
 @lru_cache(maxsize=2)
 def loaded_model(model: str) -> LoadedModel:
     """The model for a spec, loaded once per process (eval calls generation chunk by chunk)."""
