@@ -119,8 +119,9 @@ def per_request_costs(tok: Any, grammar_name: str, n_images: int = 16) -> dict[s
     return out
 
 
-def guarantee(tok: Any, rollouts: int) -> dict[str, Any]:
-    """``rollouts`` random-logit rollouts over every dialect and frame; counts of violations."""
+def guarantee(tok: Any, rollouts: int, checkpoint: Path | None = None) -> dict[str, Any]:
+    """``rollouts`` random-logit rollouts over every dialect and frame; counts of violations.
+    With ``checkpoint``, the counts so far are rewritten there after every batch."""
     from groundkit.decoding.check import check_completions, grammar_bias, sample_rollouts
     from groundkit.decoding.vocab import eos_token_ids
 
@@ -145,6 +146,9 @@ def guarantee(tok: Any, rollouts: int) -> dict[str, Any]:
             done += rows
             seed += 1
             print(f"guarantee: {done}/{rollouts} rollouts, {stats['violations']} violations", end="\r", file=sys.stderr, flush=True)
+            if checkpoint is not None:
+                checkpoint.write_text(json.dumps({"rollouts_requested": rollouts, **stats, "complete": done >= rollouts,
+                                                  "vocab": "Qwen2 (151,665 tokens)"}, indent=2) + "\n")
             if done >= rollouts:
                 break
     return stats
@@ -163,9 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.guarantee_only:
         out = RESULTS.with_name("decoding_guarantee.json") if args.out == RESULTS else args.out
         t = time.perf_counter()
-        report = {"rollouts_requested": args.rollouts, **guarantee(qwen2_tokenizer(), args.rollouts),
-                  "seconds": None, "vocab": "Qwen2 (151,665 tokens)"}
-        report["seconds"] = round(time.perf_counter() - t, 1)
+        report = {"rollouts_requested": args.rollouts, **guarantee(qwen2_tokenizer(), args.rollouts, out), "complete": True,
+                  "vocab": "Qwen2 (151,665 tokens)", "seconds": round(time.perf_counter() - t, 1)}
         out.write_text(json.dumps(report, indent=2) + "\n")
         print("\nguarantee:", json.dumps(report), f"\nwrote {out}")
         return
