@@ -57,11 +57,9 @@ def _rows(states: np.ndarray) -> list[tuple[int, torch.Tensor]]:
 
 def _groups(c: BatchConstraint) -> list[tuple[int, torch.Tensor]]:
     """Rows grouped by state; computed once per step (mask and advance share it)."""
-    cached = getattr(c, "_host_groups", None)
-    if cached is None or cached[0] is not c.state:
-        cached = (c.state, _rows(c.state.numpy()))
-        c._host_groups = cached
-    return cached[1]
+    if c.host_groups is None or c.host_groups[0] is not c.state:
+        c.host_groups = (c.state, _rows(c.state.numpy()))
+    return c.host_groups[1]
 
 
 def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:

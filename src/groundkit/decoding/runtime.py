@@ -79,6 +79,7 @@ class BatchConstraint:
         self.F = torch.zeros(b, dtype=torch.int64, device=dev)
         self.slots = torch.zeros((b, dt.n_slots), dtype=torch.int64, device=dev)
         self.use_host = True  # tests switch it off to compare with the tensor step on the CPU
+        self.host_groups: tuple[torch.Tensor, list[tuple[int, torch.Tensor]]] | None = None  # see host._groups
 
     # --- numbers (see groundkit.decoding.numeric) --------------------------------------
     def registers(self) -> Registers:
