@@ -119,6 +119,12 @@ def per_request_costs(tok: Any, grammar_name: str, n_images: int = 16) -> dict[s
     return out
 
 
+def write_guarantee(path: Path, requested: int, stats: dict[str, Any], complete: bool, **extra: Any) -> dict[str, Any]:
+    report = {"rollouts_requested": requested, **stats, "complete": complete, "vocab": "Qwen2 (151,665 tokens)", **extra}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def guarantee(tok: Any, rollouts: int, checkpoint: Path | None = None) -> dict[str, Any]:
     """``rollouts`` random-logit rollouts over every dialect and frame; counts of violations.
     With ``checkpoint``, the counts so far are rewritten there after every batch."""
@@ -147,8 +153,7 @@ def guarantee(tok: Any, rollouts: int, checkpoint: Path | None = None) -> dict[s
             seed += 1
             print(f"guarantee: {done}/{rollouts} rollouts, {stats['violations']} violations", end="\r", file=sys.stderr, flush=True)
             if checkpoint is not None:
-                checkpoint.write_text(json.dumps({"rollouts_requested": rollouts, **stats, "complete": done >= rollouts,
-                                                  "vocab": "Qwen2 (151,665 tokens)"}, indent=2) + "\n")
+                write_guarantee(checkpoint, rollouts, stats, complete=done >= rollouts)
             if done >= rollouts:
                 break
     return stats
@@ -167,9 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.guarantee_only:
         out = RESULTS.with_name("decoding_guarantee.json") if args.out == RESULTS else args.out
         t = time.perf_counter()
-        report = {"rollouts_requested": args.rollouts, **guarantee(qwen2_tokenizer(), args.rollouts, out), "complete": True,
-                  "vocab": "Qwen2 (151,665 tokens)", "seconds": round(time.perf_counter() - t, 1)}
-        out.write_text(json.dumps(report, indent=2) + "\n")
+        stats = guarantee(qwen2_tokenizer(), args.rollouts, out)
+        report = write_guarantee(out, args.rollouts, stats, complete=True, seconds=round(time.perf_counter() - t, 1))
         print("\nguarantee:", json.dumps(report), f"\nwrote {out}")
         return
     batches = [int(b) for b in args.batches.split(",")]

@@ -132,8 +132,12 @@ class LLGuidancePeer(Peer):
             try:
                 llguidance.torch.apply_token_bitmask_inplace(scores, bitmask[: scores.shape[0]])
                 return
-            except Exception:  # noqa: BLE001 - no C++ toolchain for inductor, or an old torch
+            except Exception as exc:  # noqa: BLE001 - no C++ toolchain for inductor, or an old torch
                 _LLG_KERNEL_BROKEN = True
+                import warnings
+
+                warnings.warn(f"llguidance's compiled bitmask kernel cannot run here ({exc!r}); applying masks with "
+                              "groundkit's slower numpy unpacking, so llguidance's apply times are pessimistic", stacklevel=2)
         apply_bitmask(scores, bitmask)
 
     def done(self, matcher: Any) -> bool:

@@ -95,8 +95,3 @@ def grammar_pattern(grammar: ComposedGrammar, capture: bool = True) -> regex.Pat
     if key not in _PATTERNS:
         _PATTERNS[key] = regex.compile(GrammarRegex(grammar, capture).rule("start"), regex.DOTALL)
     return _PATTERNS[key]
-
-
-def grammar_regex_text(grammar: ComposedGrammar) -> str:
-    """The regex of the whole grammar without captures (e.g. for engines that take one regex)."""
-    return GrammarRegex(grammar, capture=False).rule("start")
