@@ -126,7 +126,7 @@ def token_streams(tok: Any, texts: Sequence[str]) -> list[list[int]]:
 
 # --- timing ------------------------------------------------------------------------------------
 
-StepFactory = Callable[[list[list[int]], int], tuple[Callable[[int], None], Phases]]
+StepFactory = Callable[[list[list[int]], int], tuple[Callable[[int], float | None], Phases]]
 
 
 def time_engine(
@@ -136,7 +136,7 @@ def time_engine(
     """Time up to ``steps`` batched steps of an engine (``make_step(rows, vocab) -> (step, phases)``).
 
     ``step(k)`` runs step ``k`` for every row and adds its phase times to ``phases`` from step
-    ``warmup`` on. A slow engine stops after ``max_seconds`` (at least ``warmup + 3`` steps).
+    ``warmup`` on; if it returns seconds, those are the step's time instead of its wall time. A slow engine stops after ``max_seconds`` (at least ``warmup + 3`` steps).
     """
     rows = [streams[i % len(streams)] for i in range(batch)]
     steps = min(steps, min(len(r) for r in rows))
@@ -146,9 +146,9 @@ def time_engine(
     start = time.perf_counter()
     for k in range(steps):
         t = time.perf_counter()
-        step(k)
+        timed_part = step(k)  # a step may time only part of itself (see decoding.fill_floor_factory)
         if k >= warmup:
-            phases.per_step.append(time.perf_counter() - t)
+            phases.per_step.append(time.perf_counter() - t if timed_part is None else timed_part)
         if k >= warmup + 3 and time.perf_counter() - start > max_seconds:
             break
     timed = phases.per_step

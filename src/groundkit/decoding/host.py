@@ -1,31 +1,43 @@
-"""The CPU step: the same masks as the tensor step, with the per-row bookkeeping in numpy.
+"""The CPU step: the same masks and states as the tensor step, computed per row on the host.
 
 On a GPU the step must stay on the device (no syncs), so it is pure tensor operations over
-padded per-state lists. On the CPU reading the state is free, and the fixed cost of each
-torch operation dominates small batches; so rows are grouped by state and each group pays
-one scatter of exactly what its state forbids (a wide state) or keeps (a narrow state).
-Numbers reuse the tensor code. ``tests/test_decoding_host.py`` checks both paths agree.
+padded per-state lists. On the CPU reading the state is free and every torch or numpy call
+has a fixed cost of microseconds, which dominates: so each row pays exactly what its state
+forbids (a wide state: one indexed write) or keeps (a narrow state: a gather, the row's fill
+with -inf, a scatter), the fills of consecutive narrow rows are merged into one, and the
+transition is a dict lookup. Number checks run per row in Python integers
+(:mod:`groundkit.decoding.scalar`) for a few rows, and as one numpy pass
+(:mod:`groundkit.decoding.numeric`) for many. ``tests/test_decoding_host.py`` checks that
+every path gives the tensor step's masks and states.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from groundkit.decoding.numeric import NUMPY, NumberTables, Registers, advance_numbers, number_ok
+from groundkit.decoding.numeric import NUMPY, NumberTables, Registers, number_ok
+from groundkit.decoding.scalar import ScalarLists, row_registers
 
 if TYPE_CHECKING:
     from groundkit.decoding.runtime import BatchConstraint, DeviceTables
 
 NEG_INF = float("-inf")
+NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)
+SCALAR_NUMBER_ROWS = 6
+"""Rows in number states at or below which a step checks numbers per row in Python; above,
+one numpy pass (whose ~150 operations cost more than a few rows of Python)."""
 
 
 class HostLists:
-    """Unpadded per-state lists (numpy for lookups, torch for indexing scores)."""
+    """Unpadded per-state lists: numpy arrays of columns, Python lists of per-state scalars."""
 
     def __init__(self, dt: DeviceTables):
+        self.dead, self.vocab_size = dt.tables.dead, dt.tables.vocab_size
+        self.slot_l = dt.tables.arrays["slot"].tolist()
         a = dt.tables.arrays
         n = a["dist"].shape[0]
         self.dist, self.default_dist, self.default_next = a["dist"], a["default_dist"], a["default_next"]
@@ -33,7 +45,7 @@ class HostLists:
         self.numbers = NumberTables(dt.num_pack.numpy(), a["num_tok"], a["num_valid"], dt.num_fields, a["in_number"], a["above"],
                                     a["axis"], a["capped"].astype(np.int64), dt.pow10.numpy(), dt.tables.max_decimals,
                                     dt.tables.number_chars)
-        self.ex_np, self.ex_next, self.ex_dist, self.ex_t, self.deny_np, self.deny_t = [], [], [], [], [], []
+        self.ex_np, self.ex_next, self.ex_dist, self.deny_np = [], [], [], []
         self.ex_max_dist = np.zeros(n, np.int64)
         for s in range(n):
             valid = a["ex_valid"][s]
@@ -42,124 +54,138 @@ class HostLists:
             self.ex_np.append(ex)
             self.ex_next.append(a["ex_next"][s][pos])
             self.ex_dist.append(a["ex_dist"][s][pos])
-            self.ex_t.append(torch.from_numpy(ex))
             self.ex_max_dist[s] = self.ex_dist[s].max() if len(ex) else -(1 << 40)
             deny = np.unique(a["deny_tok"][s][a["deny_valid"][s]]) if a["deny_valid"][s].any() else np.zeros(0, np.int64)
             self.deny_np.append(deny)
-            self.deny_t.append(torch.from_numpy(deny))
+        # Python lists of the per-state scalars: indexing them costs a fraction of numpy's
+        self.dist_l, self.default_dist_l = self.dist.tolist(), self.default_dist.tolist()
+        self.ex_max_dist_l, self.has_numbers_l = self.ex_max_dist.tolist(), self.has_numbers.tolist()
 
-
-def _rows(states: np.ndarray) -> list[tuple[int, torch.Tensor]]:
-    if len(states) == 1:
-        return [(int(states[0]), torch.zeros(1, dtype=torch.int64))]
-    return [(int(u), torch.from_numpy(np.nonzero(states == u)[0])) for u in np.unique(states)]
-
-
-def _groups(c: BatchConstraint) -> list[tuple[int, torch.Tensor]]:
-    """Rows grouped by state; computed once per step (mask and advance share it)."""
-    if c.host_groups is None or c.host_groups[0] is not c.state:
-        c.host_groups = (c.state, _rows(c.state.numpy()))
-    return c.host_groups[1]
+    @cached_property
+    def scalar(self) -> ScalarLists:
+        """Python lists and dicts for the per-row path (built on first use)."""
+        return ScalarLists(self, self.dead, self.vocab_size)
 
 
 def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:
-    """A state with one row writes into that row; rows sharing a state are batched into
-    indexed ops on the flattened scores: one fill of all narrow rows, one gather/put of what
-    they keep, one fill of everything the wide rows forbid."""
+    """Set what each row may not take to -inf, in place; returns ``scores``."""
     work = scores if scores.is_contiguous() else scores.contiguous()
-    flat, width = work.view(-1), work.shape[1]
-    dt: DeviceTables = c.dt
-    h: HostLists = dt.host_lists
-    states = c.state.numpy()
-    remaining = c.budget - int(c.step)
-    forbid: list[torch.Tensor] = []
-    narrow_rows: list[torch.Tensor] = []
-    keep: list[torch.Tensor] = []
-    for u, rows in _groups(c):
-        thr = max(int(h.dist[u]) - 1, remaining - 1)
-        over = h.ex_max_dist[u] > thr
-        if h.default_dist[u] <= thr:  # wide: forbid the deny list (and explicit tokens over budget)
-            cols = torch.cat([h.deny_t[u], torch.from_numpy(h.ex_np[u][h.ex_dist[u] > thr])]) if over else h.deny_t[u]
-            if not cols.numel():
-                continue
-            if len(rows) == 1:
-                work[int(rows[0])].index_fill_(0, cols, NEG_INF)
-            else:
-                forbid.append((rows[:, None] * width + cols[None, :]).view(-1))
-        else:  # narrow: keep only the explicit tokens within budget
-            cols = torch.from_numpy(h.ex_np[u][h.ex_dist[u] <= thr]) if over else h.ex_t[u]
-            if len(rows) == 1:
-                row = work[int(rows[0])]
-                kept = row.index_select(0, cols)
-                row.fill_(NEG_INF)
-                row.index_copy_(0, cols, kept)
-            else:
-                narrow_rows.append(rows)
-                keep.append((rows[:, None] * width + cols[None, :]).view(-1))
-    if narrow_rows:
-        kept_at = torch.cat(keep)
-        kept = flat.index_select(0, kept_at)
-        _fill_rows(work, torch.cat(narrow_rows).numpy())
-        flat.index_copy_(0, kept_at, kept)
-    rows_n = np.nonzero(h.has_numbers[states])[0]
-    if len(rows_n):
-        thr = np.maximum(h.dist[states[rows_n]] - 1, remaining - 1)
-        toks, ok = number_ok(NUMPY, h.numbers, _subset(c, rows_n), states[rows_n], thr)
-        r, k = np.nonzero(~ok)
-        if len(r):
-            forbid.append(torch.from_numpy(rows_n[r] * width + toks[r, k]))
-    if forbid:
-        flat.index_fill_(0, torch.cat(forbid) if len(forbid) > 1 else forbid[0], NEG_INF)
+    h: HostLists = c.dt.host_lists
+    rows = _Rows(work)
+    remaining = c.budget - c.steps_taken
+    states = c.state.tolist()
+    thrs = [max(h.dist_l[s] - 1, remaining - 1) for s in states]
+    narrow, kept, wide = [], [], []
+    for row, (s, thr) in enumerate(zip(states, thrs)):
+        is_wide, cols = state_columns(h, s, thr)
+        if is_wide:
+            wide.append((row, cols))
+        else:
+            narrow.append(row)
+            kept.append((row, cols, rows.take(row, cols)))
+    fill_rows(work, narrow)
+    for row, cols, values in kept:
+        rows.put(row, cols, values)
+    for row, cols in wide:
+        rows.forbid(row, cols)
+    _forbid_numbers(c, rows, states, thrs)
     if work is not scores:
         scores.copy_(work)
     return scores
 
 
-def _fill_rows(scores: torch.Tensor, rows: np.ndarray) -> None:
-    """-inf over whole rows, one contiguous fill per run of consecutive rows (``index_fill_``
-    along dim 0 is several times slower than filling contiguous memory)."""
-    if len(rows) == 1:
-        scores[int(rows[0])].fill_(NEG_INF)
+def state_columns(h: HostLists, s: int, thr: int) -> tuple[bool, np.ndarray]:
+    """(wide, columns) for state ``s``: a wide state forbids the columns (its deny list and
+    explicit tokens over budget), a narrow one keeps them (its explicit tokens within budget)."""
+    over = h.ex_max_dist_l[s] > thr
+    if h.default_dist_l[s] <= thr:
+        return True, np.concatenate((h.deny_np[s], h.ex_np[s][h.ex_dist[s] > thr])) if over else h.deny_np[s]
+    return False, h.ex_np[s][h.ex_dist[s] <= thr] if over else h.ex_np[s]
+
+
+class _Rows:
+    """Indexed reads and writes on the rows of contiguous scores: through a numpy view where
+    numpy has the dtype (a third of torch's cost per call), else torch (bfloat16)."""
+
+    def __init__(self, work: torch.Tensor):
+        self.work = work
+        self.view = work.numpy() if work.dtype in NUMPY_FLOATS else None
+
+    def take(self, row: int, cols: np.ndarray) -> np.ndarray | torch.Tensor:
+        if self.view is not None:
+            return self.view[row, cols]
+        return self.work[row].index_select(0, torch.from_numpy(cols))
+
+    def put(self, row: int, cols: np.ndarray, values: np.ndarray | torch.Tensor) -> None:
+        if self.view is not None:
+            self.view[row, cols] = values
+        else:
+            self.work[row].index_copy_(0, torch.from_numpy(cols), values)
+
+    def forbid(self, row: int, cols: np.ndarray | list[int]) -> None:
+        if not len(cols):
+            return
+        if self.view is not None:
+            self.view[row, cols] = NEG_INF
+        else:
+            self.work[row].index_fill_(0, torch.as_tensor(cols, dtype=torch.int64), NEG_INF)
+
+    def forbid_flat(self, at: np.ndarray) -> None:
+        """-inf at flat positions ``row * width + column``."""
+        if self.view is not None:
+            self.view.reshape(-1)[at] = NEG_INF
+        else:
+            self.work.view(-1).index_fill_(0, torch.from_numpy(at), NEG_INF)
+
+
+def fill_rows(scores: torch.Tensor, rows: list[int]) -> None:
+    """-inf over whole rows (ascending), one fill per run of consecutive rows: a bigger fill
+    is one call, and torch splits it over its threads."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i] != rows[i - 1] + 1:
+            scores[rows[start] : rows[i - 1] + 1].fill_(NEG_INF)
+            start = i
+
+
+def _forbid_numbers(c: BatchConstraint, rows: _Rows, states: list[int], thrs: list[int]) -> None:
+    h: HostLists = c.dt.host_lists
+    number_rows = [row for row, s in enumerate(states) if h.has_numbers_l[s]]
+    if len(number_rows) <= SCALAR_NUMBER_ROWS:
+        regs = _numpy_registers(c)
+        for row in number_rows:
+            rows.forbid(row, h.scalar.forbidden_numbers(states[row], row_registers(*regs, row), thrs[row]))
         return
-    rows = np.sort(rows)
-    cut = np.nonzero(np.diff(rows) != 1)[0]
-    starts = np.concatenate((rows[:1], rows[cut + 1])).tolist()
-    ends = (np.concatenate((rows[cut], rows[-1:])) + 1).tolist()
-    for a, b in zip(starts, ends):
-        scores[a:b].fill_(NEG_INF)
+    at = np.array(number_rows)
+    s = np.array(states)[at]
+    toks, ok = number_ok(NUMPY, h.numbers, _subset(c, at), s, np.array(thrs)[at])
+    r, k = np.nonzero(~ok)
+    if len(r):
+        rows.forbid_flat(at[r] * rows.work.shape[1] + toks[r, k])
 
 
 def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor | None) -> None:
-    dt: DeviceTables = c.dt
-    h: HostLists = dt.host_lists
-    states = c.state.numpy()
-    toks = tokens.to(torch.int64).numpy()
-    nxt = np.empty_like(states)
-    for u, rows_t in _groups(c):
-        rows = rows_t.numpy()
-        t = toks[rows]
-        ex = h.ex_np[u]
-        pos = np.minimum(np.searchsorted(ex, t), max(len(ex) - 1, 0))
-        hit = (ex[pos] == t) if len(ex) else np.zeros(len(rows), bool)
-        step = np.where(hit, h.ex_next[u][pos] if len(ex) else 0, h.default_next[u])
-        deny = h.deny_np[u]
-        if len(deny):
-            dpos = np.minimum(np.searchsorted(deny, t), len(deny) - 1)
-            step = np.where(deny[dpos] == t, dt.tables.dead, step)
-        nxt[rows] = np.where(t >= dt.tables.vocab_size, dt.tables.dead, step)
-    rows_n = np.nonzero(h.has_numbers[states])[0]
-    if len(rows_n):
-        st = states[rows_n]
-        t = toks[rows_n]
-        num = h.numbers.tok[st]
-        pos = np.minimum((num < t[:, None]).sum(1), num.shape[1] - 1)  # searchsorted on each sorted row
-        hit = (num[np.arange(len(st)), pos] == t) & h.numbers.valid[st, pos]
-        new = advance_numbers(NUMPY, h.numbers, _subset(c, rows_n), st, dt.tables.arrays["slot"][st], pos, hit)
-        for name in ("I", "n", "f", "F", "slots"):
-            getattr(c, name).numpy()[rows_n] = getattr(new, name)
-    new = torch.from_numpy(nxt)
+    """Every row's next state (a dict lookup) and number registers (Python integers)."""
+    h: HostLists = c.dt.host_lists
+    sl = h.scalar
+    regs = _numpy_registers(c)
+    I, n, f, F, slots, _ = regs  # noqa: E741 - numpy views of the registers, written in place
+    nxt = []
+    for row, (s, t) in enumerate(zip(c.state.tolist(), tokens.tolist())):
+        nxt.append(sl.next_state(s, t))
+        if h.has_numbers_l[s]:
+            r = row_registers(*regs, row)
+            sl.advance_numbers(s, h.slot_l[s], r, t)
+            I[row], n[row], f[row], F[row] = r.I, r.n, r.f, r.F
+            slots[row] = r.slots
+    new = torch.tensor(nxt, dtype=torch.int64)
     c.state = new if active is None else torch.where(active, new, c.state)
-    c.step += 1
+    c.steps_taken += 1
+
+
+def _numpy_registers(c: BatchConstraint) -> tuple[np.ndarray, ...]:
+    """numpy views of (I, n, f, F, slots, hi): CPU tensors, so writes go through."""
+    return c.I.numpy(), c.n.numpy(), c.f.numpy(), c.F.numpy(), c.slots.numpy(), c.hi.numpy()
 
 
 def _subset(c: BatchConstraint, rows: np.ndarray) -> Registers:

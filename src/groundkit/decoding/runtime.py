@@ -72,14 +72,14 @@ class BatchConstraint:
         self.m = dt.tables.max_decimals
         self.width = dt.tables.number_chars
         self.state = torch.full((b,), dt.tables.start, dtype=torch.int64, device=dev)
-        self.step = torch.zeros((), dtype=torch.int64, device=dev)
+        self.step = torch.zeros((), dtype=torch.int64, device=dev)  # on the device, for the tensor step
+        self.steps_taken = 0  # the same count on the host, for the CPU step
         self.I = torch.zeros(b, dtype=torch.int64, device=dev)
         self.n = torch.zeros(b, dtype=torch.int64, device=dev)
         self.f = torch.full((b,), -1, dtype=torch.int64, device=dev)
         self.F = torch.zeros(b, dtype=torch.int64, device=dev)
         self.slots = torch.zeros((b, dt.n_slots), dtype=torch.int64, device=dev)
         self.use_host = True  # tests switch it off to compare with the tensor step on the CPU
-        self.host_groups: tuple[torch.Tensor, list[tuple[int, torch.Tensor]]] | None = None  # see host._groups
 
     # --- numbers (see groundkit.decoding.numeric) --------------------------------------
     def registers(self) -> Registers:
@@ -97,7 +97,7 @@ class BatchConstraint:
         if self.dt.host and self.use_host:
             V = self.dt.tables.vocab_size
             if scores.shape[-1] > V:
-                scores[:, V:] = NEG_INF
+                scores.narrow(-1, V, scores.shape[-1] - V).fill_(NEG_INF)
             return mask_host(self, scores)
         return self.mask_tensor_(scores)
 
@@ -144,6 +144,7 @@ class BatchConstraint:
             nxt = torch.where(active, nxt, s)
         self.state = nxt
         self.step += 1
+        self.steps_taken += 1
 
     def _advance_numbers(self, t: torch.Tensor, s: torch.Tensor) -> None:
         dt = self.dt
