@@ -79,7 +79,7 @@ def fill_floor_factory(tok: Any, grammar: gk.ComposedGrammar) -> Callable:
     tag, a number), which every logits processor must do whatever its mask costs to compute
     (llguidance's apply writes every row). A step of any engine costs at least this, so
     ``best peer / floor`` is the largest speed-up this machine's memory bandwidth allows."""
-    from groundkit.decoding.host import state_columns, fill_rows
+    from groundkit.decoding.host import fill_rows, state_columns
 
     tables = engine.compile_constraint(tok, grammar)
 
