@@ -75,6 +75,7 @@ def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:
     remaining = c.budget - c.steps_taken
     states = c.state.tolist()
     thrs = [max(h.dist_l[s] - 1, remaining - 1) for s in states]
+    numbers = _number_forbids(c, states, thrs, work.shape[1])  # before the fills evict the caches
     narrow, kept, wide = [], [], []
     for row, (s, thr) in enumerate(zip(states, thrs)):
         is_wide, cols = state_columns(h, s, thr)
@@ -88,7 +89,8 @@ def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:
         rows.put(row, cols, values)
     for row, cols in wide:
         rows.forbid(row, cols)
-    _forbid_numbers(c, rows, states, thrs)
+    if len(numbers):
+        rows.forbid_flat(numbers)
     if work is not scores:
         scores.copy_(work)
     return scores
@@ -148,32 +150,33 @@ def fill_rows(scores: torch.Tensor, rows: list[int]) -> None:
             start = i
 
 
-def _forbid_numbers(c: BatchConstraint, rows: _Rows, states: list[int], thrs: list[int]) -> None:
+def _number_forbids(c: BatchConstraint, states: list[int], thrs: list[int], width: int) -> np.ndarray:
+    """Flat positions (``row * width + token``) of the number tokens each row may not take."""
     h: HostLists = c.dt.host_lists
     number_rows = [row for row, s in enumerate(states) if h.has_numbers_l[s]]
     if len(number_rows) <= SCALAR_NUMBER_ROWS:
         regs = _numpy_registers(c)
+        out: list[int] = []
         for row in number_rows:
-            rows.forbid(row, h.scalar.forbidden_numbers(states[row], row_registers(*regs, row), thrs[row]))
-        return
+            out.extend(row * width + t for t in h.scalar.forbidden_numbers(states[row], row_registers(*regs, row), thrs[row]))
+        return np.array(out, dtype=np.int64)
     at = np.array(number_rows)
-    s = np.array(states)[at]
-    toks, ok = number_ok(NUMPY, h.numbers, _subset(c, at), s, np.array(thrs)[at])
+    toks, ok = number_ok(NUMPY, h.numbers, _subset(c, at), np.array(states)[at], np.array(thrs)[at])
     r, k = np.nonzero(~ok)
-    if len(r):
-        rows.forbid_flat(at[r] * rows.work.shape[1] + toks[r, k])
+    return at[r] * width + toks[r, k]
 
 
 def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor | None) -> None:
     """Every row's next state (a dict lookup) and number registers (Python integers)."""
     h: HostLists = c.dt.host_lists
     sl = h.scalar
-    regs = _numpy_registers(c)
-    I, n, f, F, slots, _ = regs  # noqa: E741 - numpy views of the registers, written in place
+    regs = None
     nxt = []
     for row, (s, t) in enumerate(zip(c.state.tolist(), tokens.tolist())):
         nxt.append(sl.next_state(s, t))
         if h.has_numbers_l[s]:
+            regs = regs or _numpy_registers(c)
+            I, n, f, F, slots, _ = regs  # noqa: E741 - numpy views of the registers, written in place
             r = row_registers(*regs, row)
             sl.advance_numbers(s, h.slot_l[s], r, t)
             I[row], n[row], f[row], F[row] = r.I, r.n, r.f, r.F
