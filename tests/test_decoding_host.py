@@ -17,9 +17,8 @@ from groundkit.grammar import get_grammar
 
 @pytest.mark.parametrize(("dialect", "frame"), [("groundkit", None), ("qwen-json", "abs-resized"), ("molmo", None), ("qwen2vl", "unit")])
 @pytest.mark.parametrize("make", [qwen_tokenizer, sentencepiece_tokenizer], ids=["qwen2", "sentencepiece"])
-@pytest.mark.parametrize("number_rows", [0, 1000], ids=["numbers-numpy", "numbers-python"])
-def test_host_and_tensor_steps_agree(make, dialect, frame, number_rows, monkeypatch):
-    monkeypatch.setattr(host_step, "SCALAR_NUMBER_ROWS", number_rows)
+def test_host_and_tensor_steps_agree(make, dialect, frame, monkeypatch):
+    monkeypatch.setattr(host_step, "SCALAR_NUMBER_ROWS", 2)  # steps with 1-2 rows in numbers: Python; more: numpy
     tok = make()
     grammar = get_grammar(dialect, frame)
     rows, steps = 12, 48

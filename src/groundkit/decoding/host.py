@@ -181,7 +181,7 @@ def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor 
             sl.advance_numbers(s, h.slot_l[s], r, t)
             I[row], n[row], f[row], F[row] = r.I, r.n, r.f, r.F
             slots[row] = r.slots
-    new = torch.tensor(nxt, dtype=torch.int64)
+    new = torch.from_numpy(np.array(nxt, dtype=np.int64))
     c.state = new if active is None else torch.where(active, new, c.state)
     c.steps_taken += 1
 

@@ -158,7 +158,8 @@ def compile_tables(grammar: ComposedGrammar, vocab: Vocabulary) -> TokenTables:
     for k in np.nonzero(touch)[0]:
         step = steps[(int(src[k]), int(tok[k]))]
         ends[k], starts[k] = step.ends, step.starts
-    lone_digit = np.array([len(vocab.tokens[t] or b"") == 1 for t in tok]) if len(tok) else np.zeros(0, bool)
+    token_length = np.fromiter((len(t or b"") for t in vocab.tokens), dtype=np.int64, count=len(vocab.tokens))
+    lone_digit = token_length[tok] == 1  # a one-byte token that starts a number is a digit
     from_number = in_number[src]
     kind[from_number & (ends == 1)] = 1
     kind[from_number & (ends == 0)] = 2
