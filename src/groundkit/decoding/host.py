@@ -181,8 +181,12 @@ def advance_host(c: BatchConstraint, tokens: torch.Tensor, active: torch.Tensor 
             sl.advance_numbers(s, h.slot_l[s], r, t)
             I[row], n[row], f[row], F[row] = r.I, r.n, r.f, r.F
             slots[row] = r.slots
-    new = torch.from_numpy(np.array(nxt, dtype=np.int64))
-    c.state = new if active is None else torch.where(active, new, c.state)
+    state = c.state.numpy()  # in place, as the tensor step does
+    if active is None:
+        state[:] = nxt
+    else:
+        live = active.cpu().numpy()
+        state[live] = np.array(nxt, dtype=np.int64)[live]
     c.steps_taken += 1
 
 

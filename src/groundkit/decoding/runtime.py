@@ -86,7 +86,9 @@ class BatchConstraint:
         return Registers(self.I, self.n, self.f, self.F, self.slots, self.hi)
 
     def set_registers(self, r: Registers) -> None:
-        self.I, self.n, self.f, self.F, self.slots = r.I, r.n, r.f, r.F, r.slots
+        """In place: a captured CUDA graph replays into the same buffers."""
+        for register, value in zip((self.I, self.n, self.f, self.F, self.slots), (r.I, r.n, r.f, r.F, r.slots)):
+            register.copy_(value)
 
     def _number_ok(self, thr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return number_ok(TORCH, self.dt.numbers, self.registers(), self.state, thr)
@@ -142,7 +144,7 @@ class BatchConstraint:
         self._advance_numbers(t, s)
         if active is not None:
             nxt = torch.where(active, nxt, s)
-        self.state = nxt
+        self.state.copy_(nxt)  # in place, like the registers (CUDA-graph capture)
         self.step += 1
         self.steps_taken += 1
 
