@@ -136,7 +136,8 @@ def time_engine(
     """Time up to ``steps`` batched steps of an engine (``make_step(rows, vocab) -> (step, phases)``).
 
     ``step(k)`` runs step ``k`` for every row and adds its phase times to ``phases`` from step
-    ``warmup`` on; if it returns seconds, those are the step's time instead of its wall time. A slow engine stops after ``max_seconds`` (at least ``warmup + 3`` steps).
+    ``warmup`` on; if it returns seconds, those are the step's time instead of its wall time.
+    A slow engine stops after ``max_seconds`` (at least ``warmup + 3`` steps).
     """
     rows = [streams[i % len(streams)] for i in range(batch)]
     steps = min(steps, min(len(r) for r in rows))
