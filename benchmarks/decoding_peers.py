@@ -98,26 +98,34 @@ def extend_vocabulary(tok: Any, size: int, seed: int = 0) -> Any:
 def traces(grammar: gk.ComposedGrammar, n: int, seed: int = 0) -> list[str]:
     """Valid traces of ``grammar`` (text interleaved with groundings of every enabled type)."""
     rng = random.Random(seed)
-    frame = grammar.frame
-    hi = int(frame.extent("x"))
+    parser = gk.TraceParser(grammar)
     out = []
-    for _ in range(n):
-        parts = ["<think>"]
-        for _ in range(rng.randint(2, 4)):
-            parts.append(" ".join(rng.choices(WORDS, k=rng.randint(4, 14))) + " ")
-            t = rng.choice(grammar.type_names)
-            gtype = grammar.grounding_type(t)
-            n_values = gtype.arity or 2 * gtype.min_vertices
-            vals = sorted(rng.uniform(0, hi) for _ in range(n_values))
-            vals = [vals[i // 2 + (n_values // 2) * (i % 2)] for i in range(n_values)] if gtype.ordering else vals
-            written = [frame.format_value(round(v, frame.decimals)) for v in vals]
-            syntax = grammar.syntax(t)
-            parts.append(syntax.write(rng.choice(WORDS) if syntax.writes_label else None, written))
-        parts.append(f" so the answer follows.</think><answer>{rng.randint(0, 9)}</answer>")
-        text = "".join(parts)
-        gk.TraceParser(grammar).parse(text)  # valid by construction
+    while len(out) < n:
+        text = _trace(grammar, rng)
+        try:
+            parser.parse(text)
+        except gk.ParseError:  # rounding made two ordered values equal (a degenerate box): draw again
+            continue
         out.append(text)
     return out
+
+
+def _trace(grammar: gk.ComposedGrammar, rng: random.Random) -> str:
+    frame = grammar.frame
+    hi = int(frame.extent("x"))
+    parts = ["<think>"]
+    for _ in range(rng.randint(2, 4)):
+        parts.append(" ".join(rng.choices(WORDS, k=rng.randint(4, 14))) + " ")
+        t = rng.choice(grammar.type_names)
+        gtype = grammar.grounding_type(t)
+        n_values = gtype.arity or 2 * gtype.min_vertices
+        vals = sorted(rng.uniform(0, hi) for _ in range(n_values))
+        vals = [vals[i // 2 + (n_values // 2) * (i % 2)] for i in range(n_values)] if gtype.ordering else vals
+        written = [frame.format_value(round(v, frame.decimals)) for v in vals]
+        syntax = grammar.syntax(t)
+        parts.append(syntax.write(rng.choice(WORDS) if syntax.writes_label else None, written))
+    parts.append(f" so the answer follows.</think><answer>{rng.randint(0, 9)}</answer>")
+    return "".join(parts)
 
 
 def token_streams(tok: Any, texts: Sequence[str]) -> list[list[int]]:
