@@ -1,8 +1,8 @@
 """The number logic and the state transition for one row, in plain Python integers.
 
-For the few rows of a small batch, numpy's fixed cost per operation (a microsecond or two,
-paid ~150 times by :func:`groundkit.decoding.numeric.number_ok`) is far more than the
-work: a number state has 14-24 candidate tokens. These functions compute exactly what the
+For one row, numpy's fixed cost per operation (a microsecond or two, paid ~150 times by
+:func:`groundkit.decoding.numeric.number_ok`) is far more than the work: a number state
+has 14-24 candidate tokens, a transition is one lookup. These functions compute exactly what the
 array code computes for one row (``tests/test_decoding_host.py`` checks the paths agree
 on every step of many rollouts); :mod:`groundkit.decoding.host` uses them for every row's
 transition and for the number checks of a step with few rows in number states.
