@@ -64,7 +64,7 @@ class HostLists:
     @cached_property
     def scalar(self) -> ScalarLists:
         """Python lists and dicts for the per-row path (built on first use)."""
-        return ScalarLists(self, self.dead, self.vocab_size)
+        return ScalarLists(self)
 
 
 def mask_host(c: BatchConstraint, scores: torch.Tensor) -> torch.Tensor:

@@ -62,10 +62,10 @@ class RowRegisters:
 class ScalarLists:
     """Per-state Python lists and dicts for the per-row path, built once from :class:`HostLists`."""
 
-    def __init__(self, h: HostLists, dead: int, vocab_size: int):
+    def __init__(self, h: HostLists):
         t = h.numbers
         columns = [t.fields[name] for name in NumberToken._fields[1:]]
-        self.m, self.width, self.dead, self.vocab_size = t.m, t.width, dead, vocab_size
+        self.m, self.width, self.dead, self.vocab_size = t.m, t.width, h.dead, h.vocab_size
         self.in_number = t.in_number.tolist()
         self.above, self.axis, self.capped = t.above.tolist(), t.axis.tolist(), t.capped.tolist()
         self.default_next = h.default_next.tolist()
