@@ -117,7 +117,7 @@ def test_lora_targets_hit_only_language_model_linear_layers(tiny):
 
 
 def test_generate_parses_and_keeps_original_coordinates(tiny):
-    from groundkit.generation import GenerationRequest, generate
+    from groundkit.backbones.generation import GenerationRequest, generate
 
     reqs = [GenerationRequest(Image.new("RGB", s), "How many?", str(i)) for i, s in enumerate(SIZES[:2])]
     results = generate(tiny, reqs, constrained=False, max_new_tokens=6)
@@ -140,6 +140,6 @@ def test_backbone_detection_and_errors(tmp_path):
     with pytest.raises(gk.UnknownNameError, match="unknown backbone 'nope'"):
         gk.load_model("tiny:nope")
     with pytest.raises(gk.BackboneError, match="4bit or 8bit"):
-        from groundkit.backbones.base import quantization_config
+        from groundkit.interfaces.backbone import quantization_config
 
         quantization_config("3bit")

@@ -14,8 +14,8 @@ from groundkit.backbones.tokenizers import qwen_tokenizer, sentencepiece_tokeniz
 from groundkit.decoding.automaton import build_byte_dfa
 from groundkit.decoding.tables import cache_dir, get_tables, grammar_literals, load_tables
 from groundkit.decoding.vocab import read_vocabulary
-from groundkit.grammar import get_grammar
 from groundkit.registry import get_registry
+from groundkit.text.grammar import get_grammar
 
 DIALECTS = get_registry().dialects.names()
 FRAMES = {"groundkit": None, "molmo": None, "qwen-json": "rel-1000", "qwen2vl": None, "treevgr": None}

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 import groundkit as gk
+from groundkit.backbones.generation import GenerationRequest, SamplingConfig, generate
 from groundkit.decoding import make_processor, replay_mask
-from groundkit.generation import GenerationRequest, SamplingConfig, generate
 
 
 def requests(n: int) -> list[GenerationRequest]:

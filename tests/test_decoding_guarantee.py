@@ -14,8 +14,8 @@ from groundkit.decoding import make_processor
 from groundkit.decoding.check import check_completions, grammar_bias, sample_rollouts
 from groundkit.decoding.vocab import eos_token_ids
 from groundkit.frames import ImageSize
-from groundkit.grammar import get_grammar
 from groundkit.registry import get_registry
+from groundkit.text.grammar import get_grammar
 
 FRAMES = [None, "percent-100", "unit", "abs-original", "abs-resized"]
 SAMPLING = [

@@ -12,7 +12,7 @@ from groundkit.decoding import host as host_step
 from groundkit.decoding import make_processor
 from groundkit.decoding.check import grammar_bias
 from groundkit.frames import ImageSize
-from groundkit.grammar import get_grammar
+from groundkit.text.grammar import get_grammar
 
 
 @pytest.mark.parametrize(("dialect", "frame"), [("groundkit", None), ("qwen-json", "abs-resized"), ("molmo", None), ("qwen2vl", "unit")])

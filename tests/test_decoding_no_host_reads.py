@@ -12,7 +12,7 @@ import torch
 from groundkit.backbones.tokenizers import qwen_tokenizer, sentencepiece_tokenizer
 from groundkit.decoding import make_processor, replay_mask
 from groundkit.frames import ImageSize
-from groundkit.grammar import get_grammar
+from groundkit.text.grammar import get_grammar
 
 META = torch.device("meta")
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from strategies import trace
 
 import groundkit as gk
-from groundkit.grammar_regex import RecursiveGrammarError, grammar_pattern
+from groundkit.text.regex import RecursiveGrammarError, grammar_pattern
 
 DIALECTS = ["groundkit", "treevgr", "qwen2vl", "qwen-json", "molmo"]
 NOISE = st.sampled_from(['<', '>', '"', ",", " ", "0", "9", ".", "(", ")", "[", "]", "{", "}", "x", "\n", "<|box_end|>", "</think>"])

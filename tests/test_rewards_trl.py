@@ -11,7 +11,7 @@ import types
 import pytest
 
 import groundkit as gk
-from groundkit.trl_rewards import GroundkitReward, GroundkitRewardSet, completion_text, trl_reward_funcs
+from groundkit.rewards.trl import GroundkitReward, GroundkitRewardSet, completion_text, trl_reward_funcs
 
 TRUTH = {"id": "s1", "answer": "2", "answer_type": "count",
          "objects": [{"label": "mug", "box": [0.1, 0.1, 0.3, 0.3]}, {"label": "mug", "box": [0.6, 0.6, 0.8, 0.8]}]}
@@ -118,7 +118,7 @@ def test_flat_columns_and_image_size_from_a_pil_column():
 def test_bad_ground_truth_gives_none_and_one_warning_not_a_crash(caplog):
     funcs, _ = trl_reward_funcs("format,answer,point_f1")
     bad = json.dumps({"id": "broken", "objects": [{"label": "x", "box": [0.5, 0.5, 0.1, 0.1]}]})
-    with caplog.at_level(logging.WARNING, logger="groundkit.trl_rewards"):
+    with caplog.at_level(logging.WARNING, logger="groundkit.rewards.trl"):
         values = [f(prompts=["p"] * 3, completions=[GOOD] * 3, ground_truth=[bad, "{oops", 7]) for f in funcs]
     assert values == [[1.0, 1.0, 1.0], [None, None, None], [None, None, None]]
     messages = [r.getMessage() for r in caplog.records]

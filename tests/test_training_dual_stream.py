@@ -65,7 +65,7 @@ def test_rewards_are_gated_by_stream_and_consistency_uses_the_cached_best(tmp_pa
 
 def test_dual_stream_two_steps(tmp_path):
     from groundkit.scenes import generate_scenes
-    from groundkit.training.grpo import train_grpo
+    from groundkit.training.launch import train_grpo
 
     generate_scenes(tmp_path / "scenes", 4, seed=5, size="tiny")
     run = train_grpo(cfg_dict(tmp_path / "scenes" / "scenes.jsonl", tmp_path / "run"))

@@ -64,7 +64,7 @@ def config(scenes: Path, out: Path, backend: str = NAME, model: str = "tiny:gemm
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_grpo_constrained_two_steps_logs_terms_saves_and_resumes(scenes, tmp_path, backend):
-    from groundkit.training.grpo import train_grpo
+    from groundkit.training.launch import train_grpo
 
     run = train_grpo(config(scenes, tmp_path / "run", backend))
     steps = [h for h in run.log_history if "loss" in h]
@@ -156,7 +156,7 @@ def test_loss_logps_equal_masked_generation_distribution(scenes, tmp_path, backe
 
 
 def test_grpo_unconstrained_qwen25_vl_two_steps(scenes, tmp_path):
-    from groundkit.training.grpo import train_grpo
+    from groundkit.training.launch import train_grpo
 
     run = train_grpo(config(scenes, tmp_path / "q", model="tiny:qwen2.5-vl", generation={"constrained": False, "max_new_tokens": 8},
                             trl={"save_strategy": "no"}))

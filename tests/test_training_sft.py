@@ -69,9 +69,9 @@ def test_sft_two_steps_completion_only_lora_changes(scenes, tmp_path, model):
 
 def test_sft_traces_from_the_dataset_are_converted_and_checked(scenes, tmp_path):
     from groundkit import GroundTruth, load_model
-    from groundkit.formatter import convert
-    from groundkit.generation import resolve_format
+    from groundkit.backbones.generation import resolve_format
     from groundkit.scenes.simulate import NoisyOracle
+    from groundkit.text.formatter import convert
     from groundkit.training.config import load_config as load
     from groundkit.training.data import read_examples, sft_dataset
 

@@ -3,37 +3,19 @@
 The public API. Plugins (built-in ones included) import only from here.
 """
 
-from groundkit.answers import (
-    answer_correct,
-    answers_agree,
-    choice_indices,
-    single_count,
-    single_number,
-    yes_no,
-)
 from groundkit.backbones import (
     GEMMA_CHAT_TEMPLATE,
     QWEN_CHAT_TEMPLATE,
     Backbone,
     BackboneError,
     LoadedModel,
+    generate,
     load_model,
     qwen_tokenizer,
     sentencepiece_tokenizer,
 )
-from groundkit.benchmarks import (
-    BenchmarkAdapter,
-    Row,
-    find_image,
-    image_file,
-    load_benchmark,
-    option_letter,
-    read_rows,
-    truth_from_fields,
-)
-from groundkit.consistency import ConsistencyJudge, OverlapJudge
 from groundkit.decoding import grounded_logits_processor, replay_mask
-from groundkit.decoding.backends import DecodingBackend, GroundkitBackend
+from groundkit.decoding.backends import GroundkitBackend
 from groundkit.decoding.exports import (
     PerImageBoundError,
     export_ebnf,
@@ -41,7 +23,6 @@ from groundkit.decoding.exports import (
     export_regex,
     free_text_terminals,
 )
-from groundkit.dialects import Dialect, read_grammar
 from groundkit.errors import (
     ConfigError,
     DataError,
@@ -53,7 +34,15 @@ from groundkit.errors import (
     PluginError,
     UnknownNameError,
 )
-from groundkit.formatter import convert, format_grounding, format_trace
+from groundkit.eval.benchmarks import (
+    Row,
+    find_image,
+    image_file,
+    load_benchmark,
+    option_letter,
+    read_rows,
+    truth_from_fields,
+)
 from groundkit.frames import Frame, ImageSize, OriginalPixelFrame, ResizedPixelFrame, smart_resize
 from groundkit.geometry import (
     box_area,
@@ -68,15 +57,37 @@ from groundkit.geometry import (
     rle_decode,
     rle_encode,
 )
-from groundkit.grammar import ComposedGrammar, get_grammar, supported_types
-from groundkit.grounding import GroundingType, Syntax, default_reader
-from groundkit.groundtruth import GroundTruth, ObjectTruth, load_ground_truth, read_ground_truth
 from groundkit.hookspecs import hookimpl
-from groundkit.matching import box_iou_matrix, greedy_pairs, hungarian, label_forms, label_keys, labels_match
-from groundkit.parser import TraceParser, get_parser, parse
+from groundkit.interfaces import (
+    BenchmarkAdapter,
+    DecodingBackend,
+    Dialect,
+    GroundingType,
+    Syntax,
+    default_reader,
+    read_grammar,
+)
 from groundkit.registry import Registry, build_registry, get_registry, set_registry
 from groundkit.render import render
 from groundkit.rewards import RewardResult, RewardSet, RewardTerm, Sample, ScoringBatch
+from groundkit.rewards.answers import (
+    answer_correct,
+    answers_agree,
+    choice_indices,
+    single_count,
+    single_number,
+    yes_no,
+)
+from groundkit.rewards.consistency import ConsistencyJudge, OverlapJudge
+from groundkit.rewards.groundtruth import GroundTruth, ObjectTruth, load_ground_truth, read_ground_truth
+from groundkit.rewards.matching import (
+    box_iou_matrix,
+    greedy_pairs,
+    hungarian,
+    label_forms,
+    label_keys,
+    labels_match,
+)
 from groundkit.synth import (
     CompletionsTeacher,
     ExtractionItem,
@@ -96,6 +107,9 @@ from groundkit.synth import (
     run_synth,
 )
 from groundkit.synth import load_config as load_synth_config
+from groundkit.text.formatter import convert, format_grounding, format_trace
+from groundkit.text.grammar import ComposedGrammar, get_grammar, supported_types
+from groundkit.text.parser import TraceParser, get_parser, parse
 from groundkit.trace import Grounding, Text, Trace
 
 __version__ = "0.1.0"
@@ -113,7 +127,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "load_model",
-    "qwen_tokenizer", "sentencepiece_tokenizer",
+    "qwen_tokenizer", "sentencepiece_tokenizer", "generate",
     "ComposedGrammar", "DataError", "Dialect", "FormatError", "Frame", "FrameError", "GrammarError",
     "Grounding", "GroundingType", "GroundkitError", "ImageSize", "OriginalPixelFrame", "ParseError",
     "PluginError", "Registry", "ResizedPixelFrame", "Syntax", "Text", "Trace", "TraceParser",

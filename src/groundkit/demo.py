@@ -18,7 +18,7 @@ from rich.console import Console
 
 from groundkit.eval import EvalConfig, evaluate, summary_table
 from groundkit.frames import ImageSize
-from groundkit.groundtruth import load_ground_truth
+from groundkit.rewards.groundtruth import load_ground_truth
 from groundkit.scenes import generate_scenes
 from groundkit.scenes.simulate import simulate_completions
 

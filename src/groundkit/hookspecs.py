@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from groundkit.backbones import Backbone
-    from groundkit.benchmarks import BenchmarkAdapter
-    from groundkit.decoding.backends import DecodingBackend
-    from groundkit.dialects import Dialect
     from groundkit.frames import Frame
-    from groundkit.grounding import GroundingType
-    from groundkit.rewards import RewardTerm
-    from groundkit.synth.base import Extractor, Grounder
+    from groundkit.interfaces import (
+        Backbone,
+        BenchmarkAdapter,
+        DecodingBackend,
+        Dialect,
+        Extractor,
+        Grounder,
+        GroundingType,
+        RewardTerm,
+    )
 
 PROJECT = "groundkit"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -17,15 +17,18 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from groundkit import hookspecs
-from groundkit.backbones import Backbone
-from groundkit.benchmarks import BenchmarkAdapter
-from groundkit.decoding.backends import DecodingBackend
-from groundkit.dialects import Dialect
 from groundkit.errors import PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
-from groundkit.grounding import GroundingType
-from groundkit.rewards import RewardTerm
-from groundkit.synth.base import Extractor, Grounder
+from groundkit.interfaces import (
+    Backbone,
+    BenchmarkAdapter,
+    DecodingBackend,
+    Dialect,
+    Extractor,
+    Grounder,
+    GroundingType,
+    RewardTerm,
+)
 
 ENTRY_POINT_GROUP = "groundkit"
 STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
@@ -263,10 +266,18 @@ def get_registry() -> Registry:
     return _REGISTRY
 
 
+_ON_CHANGE: list[Callable[[], None]] = []
+
+
+def on_registry_change(callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever :func:`set_registry` replaces the registry (caches derived
+    from registered plugins, such as composed grammars, clear themselves this way)."""
+    _ON_CHANGE.append(callback)
+
+
 def set_registry(registry: Registry | None) -> None:
-    """Replace (or reset, with None) the process-wide registry; grammar caches are cleared."""
+    """Replace (or reset, with None) the process-wide registry; derived caches are cleared."""
     global _REGISTRY
     _REGISTRY = registry
-    from groundkit import grammar
-
-    grammar.clear_caches()
+    for callback in _ON_CHANGE:
+        callback()

@@ -1,6 +1,7 @@
 """Backbones: VLM families as plugins (model + processor loading, prompts, frames, LoRA targets)."""
 
-from groundkit.backbones.base import Backbone, BackboneError, LoadedModel, detect_backbone, load_model
+from groundkit.backbones.generation import generate  # noqa: E402 (uses loading + prompts)
+from groundkit.backbones.loading import Backbone, BackboneError, LoadedModel, detect_backbone, load_model
 from groundkit.backbones.prompts import (
     GEMMA_CHAT_TEMPLATE,
     QWEN_CHAT_TEMPLATE,
@@ -11,6 +12,6 @@ from groundkit.backbones.tokenizers import find_qwen2_tokenizer_dir, qwen_tokeni
 
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "detect_backbone",
-    "example_trace", "find_qwen2_tokenizer_dir", "grounding_instruction", "load_model", "qwen_tokenizer",
+    "example_trace", "generate", "find_qwen2_tokenizer_dir", "grounding_instruction", "load_model", "qwen_tokenizer",
     "sentencepiece_tokenizer",
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from groundkit.formatter import format_trace
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
-from groundkit.grounding import GroundingType
+from groundkit.interfaces.grounding import GroundingType
+from groundkit.text.formatter import format_trace
+from groundkit.text.grammar import ComposedGrammar
 from groundkit.trace import Grounding, Text, Trace
 
 EXAMPLE_GROUNDINGS = {

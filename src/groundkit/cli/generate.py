@@ -11,8 +11,8 @@ import typer
 from rich.progress import Progress
 
 from groundkit.backbones import load_model
+from groundkit.backbones.generation import GenerationRequest, GenerationResult, SamplingConfig, generate
 from groundkit.errors import DataError
-from groundkit.generation import GenerationRequest, GenerationResult, SamplingConfig, generate
 from groundkit.render import render
 
 from .app import app

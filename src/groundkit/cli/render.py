@@ -10,8 +10,8 @@ from PIL import Image
 
 from groundkit.errors import DataError
 from groundkit.frames import ImageSize
-from groundkit.parser import get_parser
 from groundkit.render import render
+from groundkit.text.parser import get_parser
 from groundkit.trace import Trace
 
 from .app import app

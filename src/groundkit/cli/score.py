@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from groundkit.errors import DataError, GroundkitError
-from groundkit.groundtruth import GroundTruth, read_ground_truth
 from groundkit.records import read_records
 from groundkit.rewards import RewardResult, RewardSet
+from groundkit.rewards.groundtruth import GroundTruth, read_ground_truth
 
 from .app import app
 from .text import DIALECT, FIELD, FRAME, TYPES, split_types

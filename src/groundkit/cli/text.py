@@ -10,11 +10,11 @@ import typer
 from rich.progress import track
 
 from groundkit.errors import GroundkitError, ParseError
-from groundkit.formatter import format_trace
 from groundkit.frames import ImageSize
-from groundkit.grammar import get_grammar
-from groundkit.parser import get_parser
 from groundkit.records import TextRecord, read_records
+from groundkit.text.formatter import format_trace
+from groundkit.text.grammar import get_grammar
+from groundkit.text.parser import get_parser
 
 from .app import app
 

@@ -10,7 +10,7 @@ from typing import Any
 from groundkit.decoding.backends import DecodingBackend, GroundkitBackend
 from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 DEFAULT_BACKEND = "groundkit"
 

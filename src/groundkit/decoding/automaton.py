@@ -17,7 +17,7 @@ from lark.load_grammar import GrammarBuilder
 
 from groundkit.decoding.nfa import NFA, NumberTag
 from groundkit.errors import GrammarError
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 NUMBER_TERMINAL = "NUM"
 NUMBER_BYTES = set(b"0123456789.")

@@ -15,8 +15,8 @@ import torch
 
 from groundkit.errors import ParseError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
-from groundkit.parser import TraceParser
+from groundkit.text.grammar import ComposedGrammar
+from groundkit.text.parser import TraceParser
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Exports of a composed grammar for engines groundkit does not own.
 
 All three are derived from the composed grammar by walking Lark's rule trees (as
-:mod:`groundkit.grammar_regex` does), so a third-party grounding type's rule is exported
+:mod:`groundkit.text.regex` does), so a third-party grounding type's rule is exported
 with no change here:
 
 - :func:`export_regex`: one regex for the whole grammar (vLLM structured outputs, TRL's
@@ -33,8 +33,8 @@ from groundkit.decoding.number_regex import PerImageBoundError, num_regex
 from groundkit.decoding.regex_ebnf import RegexToEbnf, ebnf_string
 from groundkit.errors import GrammarError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
-from groundkit.grammar_regex import GrammarRegex, RecursiveGrammarError
+from groundkit.text.grammar import ComposedGrammar
+from groundkit.text.regex import GrammarRegex, RecursiveGrammarError
 
 Sizes = ImageSize | Sequence[ImageSize | None] | None
 

@@ -14,7 +14,7 @@ from groundkit.decoding.tables import TokenTables, get_tables, grammar_literals
 from groundkit.decoding.vocab import Vocabulary, read_vocabulary, tokenizer_fingerprint
 from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 _VOCABS: dict[tuple[str, str, tuple[int, ...] | None], Vocabulary] = {}
 _TABLES: dict[tuple[str, str, tuple[int, ...] | None], TokenTables] = {}

@@ -29,7 +29,7 @@ from groundkit.decoding.numbers import NumberStep, describe
 from groundkit.decoding.simulate import token_transitions
 from groundkit.decoding.vocab import Vocabulary
 from groundkit.errors import GrammarError
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 ENGINE_VERSION = "1"
 _COMPILER_MODULES = ("automaton.py", "nfa.py", "numbers.py", "simulate.py", "tables.py", "vocab.py")

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from groundkit.benchmarks import load_benchmark, parse_bench_spec
 from groundkit.errors import DataError, GroundkitError
+from groundkit.eval.benchmarks import load_benchmark, parse_bench_spec
 from groundkit.eval.generate import generate_completions
 from groundkit.eval.store import Key, ResultStore
-from groundkit.groundtruth import GroundTruth
 from groundkit.records import read_records
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet
+from groundkit.rewards.groundtruth import GroundTruth
 
 METRICS = ("format", "answer", "point_in_mask", "point_f1", "box_iou_hungarian", "mask_iou")
 GROUPS = {"point": "points", "box": "boxes", "mask": "masks"}

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from groundkit.formatter import format_trace
-from groundkit.groundtruth import GroundTruth
+from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.text.formatter import format_trace
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 

@@ -4,8 +4,15 @@ ground them (SAM3 or an oracle), derive points / boxes / polygons, align them in
 ``run_synth(load_config("synth.yaml"))`` or ``groundkit synth --config synth.yaml``.
 """
 
+from groundkit.interfaces.synth import (
+    ExtractionItem,
+    Extractor,
+    Grounder,
+    GroundingQuery,
+    MaskCandidate,
+    Mention,
+)
 from groundkit.synth.align import AMBIGUITY, GROUNDINGS, Dropped, GroundedObject, ground_trace, resolve
-from groundkit.synth.base import ExtractionItem, Extractor, Grounder, GroundingQuery, MaskCandidate, Mention
 from groundkit.synth.config import (
     OutputConfig,
     PluginConfig,

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from groundkit.errors import GroundkitError
-from groundkit.formatter import format_trace
 from groundkit.frames import ImageSize
 from groundkit.geometry import mask_iou, rle_encode
-from groundkit.parser import get_parser
-from groundkit.synth.base import MaskCandidate, Mention
+from groundkit.interfaces.synth import MaskCandidate, Mention
 from groundkit.synth.derive import mask_box, mask_interior_point, mask_polygon
+from groundkit.text.formatter import format_trace
+from groundkit.text.parser import get_parser
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 AMBIGUITY = ("best", "all", "drop")

@@ -4,7 +4,7 @@ answer (the ``answer`` reward term) are kept, every other record gets a drop rea
 Teachers:
 
 - :class:`ModelTeacher`: any backbone plugin (``tiny:<backbone>`` or a local checkpoint),
-  unconstrained, batched through :func:`groundkit.generation.generate`;
+  unconstrained, batched through :func:`groundkit.backbones.generation.generate`;
 - :class:`CompletionsTeacher`: completions written earlier (JSONL ``{"id", "completion"}``);
 - :class:`SimulatedTeacher`: deterministic text-only reasoning written from the ground
   truth with a share ``wrong`` of wrong answers (tests, demos; no model needed).
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from groundkit.errors import DataError, GroundkitError, ParseError
-from groundkit.groundtruth import GroundTruth
-from groundkit.parser import get_parser
+from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.text.parser import get_parser
 from groundkit.trace import Text, Trace
 
 # drop reasons of this stage
@@ -82,7 +82,7 @@ class ModelTeacher(Teacher):
 
     def complete(self, sources: Sequence[Source]) -> list[TeacherOutput]:
         from groundkit.backbones import load_model
-        from groundkit.generation import GenerationRequest, SamplingConfig, generate
+        from groundkit.backbones.generation import GenerationRequest, SamplingConfig, generate
 
         if self._loaded is None:
             self._loaded = load_model(self.model, backbone=self.backbone, dtype=self.dtype, device=self.device, seed=self.seed)
@@ -136,7 +136,7 @@ class SimulatedTeacher(Teacher):
         return [TeacherOutput(self.write(s.truth)) for s in sources]
 
     def write(self, truth: GroundTruth) -> str:
-        from groundkit.formatter import format_trace
+        from groundkit.text.formatter import format_trace
 
         rng = np.random.default_rng([self.seed, zlib.crc32(truth.id.encode())])
         mistake = bool(rng.random() < self.wrong)

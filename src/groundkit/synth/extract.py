@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from groundkit.answers import NUMBER_WORDS
-from groundkit.matching import label_forms, label_keys, normalize_label
-from groundkit.synth.base import ExtractionItem, Extractor, Mention
+from groundkit.interfaces.synth import ExtractionItem, Extractor, Mention
+from groundkit.rewards.answers import NUMBER_WORDS
+from groundkit.rewards.matching import label_forms, label_keys, normalize_label
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 DETERMINERS = {"the", "a", "an", "every", "each", "all", "many", "any", "some", "these", "those", "this", "that"}

@@ -21,10 +21,9 @@ from PIL import Image
 
 from groundkit.errors import ConfigError, DataError, GroundkitError
 from groundkit.frames import ImageSize
-from groundkit.groundtruth import GroundTruth, read_ground_truth
-from groundkit.parser import get_parser
+from groundkit.interfaces.synth import ExtractionItem, Extractor, Grounder, GroundingQuery
+from groundkit.rewards.groundtruth import GroundTruth, read_ground_truth
 from groundkit.synth.align import Dropped, ground_trace, resolve
-from groundkit.synth.base import ExtractionItem, Extractor, Grounder, GroundingQuery
 from groundkit.synth.config import SynthConfig
 from groundkit.synth.distil import (
     CompletionsTeacher,
@@ -37,6 +36,7 @@ from groundkit.synth.distil import (
     distil,
 )
 from groundkit.synth.writer import SynthStore
+from groundkit.text.parser import get_parser
 
 BAD_RECORD, MISSING_IMAGE, NO_OBJECTS, GROUNDER_ERROR = "bad_record", "missing_image", "no_objects", "grounder_error"
 

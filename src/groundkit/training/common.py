@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from groundkit.backbones import LoadedModel, load_model
+from groundkit.backbones.generation import resolve_format
 from groundkit.errors import GroundkitError
-from groundkit.generation import resolve_format
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 from groundkit.training.config import ConfigError, TrainConfig
 
 CONFIG_FILE = "groundkit_config.yaml"

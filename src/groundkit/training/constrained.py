@@ -24,7 +24,7 @@ from typing import Any
 
 from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 log = logging.getLogger(__name__)
 

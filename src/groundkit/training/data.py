@@ -1,6 +1,6 @@
 """Training data: ground-truth / trace JSONL or an HF dataset directory -> TRL rows with images.
 
-A record is a :mod:`groundkit.groundtruth` record (``id``, ``image``, ``question``, ``answer``,
+A record is a :mod:`groundkit.rewards.groundtruth` record (``id``, ``image``, ``question``, ``answer``,
 ``objects``, ...). SFT also needs a trace: the text in ``data.trace_field`` (written in
 ``data.trace_dialect``, default the training dialect; converted to the training dialect and
 frame), or ``data.traces: oracle`` to write a correct grounded trace from the ground truth.
@@ -22,11 +22,11 @@ from typing import Any
 
 from groundkit.backbones import grounding_instruction
 from groundkit.errors import DataError, GroundkitError
-from groundkit.formatter import format_trace
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar
-from groundkit.groundtruth import GroundTruth
-from groundkit.parser import TraceParser, get_parser
+from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.text.formatter import format_trace
+from groundkit.text.grammar import ComposedGrammar
+from groundkit.text.parser import TraceParser, get_parser
 from groundkit.trace import Grounding, Trace
 
 TRACE_FIELDS = ("completion", "trace", "text", "output", "response")

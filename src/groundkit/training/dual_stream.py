@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from groundkit.errors import GroundkitError
-from groundkit.grammar import ComposedGrammar
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardTerm, ScoringBatch
+from groundkit.rewards.trl import BatchCache, GroundkitReward
+from groundkit.text.grammar import ComposedGrammar
 from groundkit.trace import Trace
 from groundkit.training.config import ConfigError, TrainConfig
-from groundkit.trl_rewards import BatchCache, GroundkitReward
+from groundkit.training.grpo import _grpo_trainer_class, build_grpo
 
 STREAM = "groundkit_stream"
 GROUNDED, TEXTUAL = "grounded", "textual"
@@ -139,8 +140,6 @@ def dual_stream_rewards(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[lis
 
 
 def _dual_trainer_class() -> type:
-    from groundkit.training.grpo import _grpo_trainer_class
-
     base = _grpo_trainer_class()
 
     class DualStreamGRPOTrainer(base):  # type: ignore[misc, valid-type]
@@ -166,8 +165,6 @@ def _dual_trainer_class() -> type:
 
 def build_dual_stream(cfg: TrainConfig) -> Any:
     """A dual-stream GRPO run (see the module docstring), not yet trained."""
-    from groundkit.training.grpo import build_grpo
-
     if not cfg.dual_stream.textual_rewards:
         raise ConfigError("dual_stream.textual_rewards", "the textual stream needs at least one reward term")
     return build_grpo(cfg, trainer_class=_dual_trainer_class(), rewards=dual_stream_rewards)

@@ -16,23 +16,21 @@ The subclass overrides four small hooks of TRL 1.16 and calls the originals:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from groundkit.errors import GroundkitError
-from groundkit.grammar import ComposedGrammar
 from groundkit.rewards import RewardSet
+from groundkit.text.grammar import ComposedGrammar
 from groundkit.training.common import (
     TrainingRun,
     config_callback,
-    finish,
     load_backbone,
     peft_config,
     training_grammar,
     trl_arguments,
 )
-from groundkit.training.config import ConfigError, TrainConfig, load_config
+from groundkit.training.config import ConfigError, TrainConfig
 from groundkit.training.constrained import (
     MaskReplayingModel,
     build_processor,
@@ -137,7 +135,7 @@ def _grpo_trainer_class() -> type:
 def reward_functions(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[list[Any], list[float]]:
     """TRL reward callables (one per term, logged as ``rewards/<term>``) and their weights."""
     from groundkit.registry import get_registry
-    from groundkit.trl_rewards import trl_reward_funcs
+    from groundkit.rewards.trl import trl_reward_funcs
 
     reg = get_registry()
     spec = RewardSet([(reg.reward_term(name), weight) for name, weight in cfg.rewards.items()])
@@ -185,22 +183,3 @@ def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any
             raise ConfigError("trl", f"GRPOTrainer rejected the batch settings: {exc}") from exc
         raise
     return TrainingRun(trainer, loaded, grammar, Path(cfg.output_dir), cfg)
-
-
-def train_grpo(config: TrainConfig | str | Path | Mapping[str, Any], **overrides: Any) -> TrainingRun:
-    """Run GRPO (or iVGR dual-stream GRPO when ``dual_stream.enabled``) from a config.
-
-    Example::
-
-        run = train_grpo("examples/configs/grpo-counting-points-gemma3-4b.yaml")
-        [k for k in run.log_history[0] if k.startswith("rewards/")]
-    """
-    cfg = config if isinstance(config, TrainConfig) else load_config(config, "grpo", overrides)
-    if cfg.dual_stream.enabled:
-        from groundkit.training.dual_stream import build_dual_stream
-
-        run = build_dual_stream(cfg)
-    else:
-        run = build_grpo(cfg)
-    finish(run.trainer, cfg)
-    return run

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from groundkit.answers import answers_agree
-from groundkit.groundtruth import GroundTruth
-from groundkit.matching import label_forms
+from groundkit.rewards.answers import answers_agree
+from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.rewards.matching import label_forms
 from groundkit.trace import Trace
 
 _TOKEN = re.compile(r"[a-z0-9]+")

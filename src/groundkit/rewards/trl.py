@@ -8,7 +8,7 @@ one per-batch cache, so every completion is parsed once per batch, not once per 
 composite terms reuse the values the set already computed.
 
 Ground truth comes from the dataset columns: either one ``ground_truth`` column (a dict or
-a JSON string per row, the :mod:`groundkit.groundtruth` schema) or the schema's fields as
+a JSON string per row, the :mod:`groundkit.rewards.groundtruth` schema) or the schema's fields as
 flat columns (``answer``, ``answer_type``, ``objects``, ...). A PIL ``image`` / ``images``
 column supplies the image size when ``width`` / ``height`` are absent. A bad record is
 logged once (naming it) and its terms return None; training never stops on it.
@@ -23,10 +23,10 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from groundkit.errors import DataError
-from groundkit.groundtruth import KNOWN_FIELDS, GroundTruth
-from groundkit.parser import get_parser
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet, RewardTerm, Sample, ScoringBatch
+from groundkit.rewards.groundtruth import KNOWN_FIELDS, GroundTruth
+from groundkit.text.parser import get_parser
 
 log = logging.getLogger(__name__)
 GROUND_TRUTH_COLUMN = "ground_truth"

@@ -8,8 +8,8 @@ import regex
 
 from groundkit.errors import FormatError
 from groundkit.frames import Frame, ImageSize
-from groundkit.grammar import ComposedGrammar, get_grammar
-from groundkit.grounding import GroundingType
+from groundkit.interfaces.grounding import GroundingType
+from groundkit.text.grammar import ComposedGrammar, get_grammar
 from groundkit.trace import Grounding, Text, Trace
 
 
@@ -97,7 +97,7 @@ def convert(
     lossy: bool = False,
 ) -> str:
     """Parse ``text`` in dialect ``source`` and write it in ``target`` (coordinates converted)."""
-    from groundkit.parser import parse
+    from groundkit.text.parser import parse
 
     trace = parse(text, source, source_frame, image_size=image_size)
     return format_trace(trace, target, target_frame, image_size=image_size, lossy=lossy)

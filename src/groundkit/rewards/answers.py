@@ -10,7 +10,7 @@ import math
 import re
 import string
 
-from groundkit.groundtruth import GroundTruth
+from groundkit.rewards.groundtruth import GroundTruth
 
 NUMBER_WORDS = {
     w: i

@@ -11,9 +11,9 @@ from lark import Token, Tree
 
 from groundkit.errors import FrameError, GrammarError, GroundkitError, ParseError
 from groundkit.frames import Frame, ImageSize
-from groundkit.grammar import ComposedGrammar, get_grammar
-from groundkit.grammar_regex import grammar_pattern
-from groundkit.grounding import default_reader
+from groundkit.interfaces.grounding import default_reader
+from groundkit.text.grammar import ComposedGrammar, get_grammar
+from groundkit.text.regex import grammar_pattern
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 FRIENDLY = {

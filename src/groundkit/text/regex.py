@@ -13,7 +13,7 @@ from lark import Token, Tree
 from lark.load_grammar import GrammarBuilder
 
 from groundkit.errors import GrammarError
-from groundkit.grammar import ComposedGrammar
+from groundkit.text.grammar import ComposedGrammar
 
 
 class RecursiveGrammarError(GrammarError):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from groundkit.errors import ConfigError
-from groundkit.groundtruth import GroundTruth
+
+if TYPE_CHECKING:
+    from groundkit.rewards.groundtruth import GroundTruth
 
 
 @dataclass(frozen=True)

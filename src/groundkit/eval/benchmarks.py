@@ -16,27 +16,15 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from groundkit.errors import DataError, GroundkitError
-from groundkit.groundtruth import GroundTruth
+from groundkit.rewards.groundtruth import GroundTruth
 
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LETTER = re.compile(r"^\s*\(?([A-Za-z])\)?[.:]?\s*$")
-
-
-class BenchmarkAdapter:
-    """Base class of adapters. Subclasses set ``name`` (and ``description``, ``formats``) and
-    implement :meth:`load`, yielding one :class:`GroundTruth` or :class:`DataError` per row."""
-
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-    formats: ClassVar[str] = ""
-
-    def load(self, path: Path, media_dir: Path | None = None) -> Iterator[GroundTruth | DataError]:
-        raise NotImplementedError(f"benchmark adapter {self.name!r} does not implement load()")
 
 
 @dataclass

@@ -12,10 +12,11 @@ from functools import lru_cache
 
 import lark
 
-from groundkit.dialects import Dialect
 from groundkit.errors import GrammarError
 from groundkit.frames import Frame
-from groundkit.grounding import GroundingType, Syntax
+from groundkit.interfaces.dialect import Dialect
+from groundkit.interfaces.grounding import GroundingType, Syntax
+from groundkit.registry import on_registry_change
 
 DEFINITION = re.compile(r"^\s*[?!]?([A-Za-z_][A-Za-z0-9_]*)(?:\.-?\d+)?\s*:", re.MULTILINE)
 
@@ -140,3 +141,6 @@ def supported_types(dialect: str) -> list[str]:
 def clear_caches() -> None:
     _composed_cached.cache_clear()
     _build_lark.cache_clear()
+
+
+on_registry_change(clear_caches)

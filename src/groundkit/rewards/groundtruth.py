@@ -30,7 +30,7 @@ import numpy as np
 
 from groundkit.errors import DataError
 from groundkit.geometry import Box, mask_bbox, point_in_polygon, polygon_bbox, rasterize_polygon, rle_decode
-from groundkit.matching import label_keys
+from groundkit.rewards.matching import label_keys
 
 ANSWER_TYPES = ("count", "multiple_choice", "yes_no", "number", "free_text")
 COORDS = ("unit", "pixel")

@@ -1,4 +1,4 @@
-"""Backbone plugins: load a VLM + processor from a local checkpoint or build a tiny random one.
+"""The backbone interface: what a backbone plugin implements (see ``plugins/qwen_vl.py``).
 
 A backbone knows its transformers classes, its native dialect and frame (incl. the resize
 rule), how to build a chat prompt, and which modules LoRA should target. ``tiny:<name>``
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from groundkit.errors import DataError, GroundkitError
+from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
 
 
@@ -148,41 +148,3 @@ def quantization_config(kind: str) -> Any:
     except ImportError as exc:
         raise BackboneError(f"{kind} quantization needs the bitsandbytes package (and a CUDA GPU)") from exc
     return BitsAndBytesConfig(load_in_4bit=kind == "4bit", load_in_8bit=kind == "8bit")
-
-
-def detect_backbone(path: str | Path, backbones: dict[str, Backbone]) -> Backbone:
-    """The backbone whose ``model_types`` include the checkpoint's ``config.json`` model_type."""
-    config = Path(path) / "config.json"
-    if not config.exists():
-        raise BackboneError(f"{path} is not a checkpoint directory (no config.json); or use tiny:<backbone>")
-    try:
-        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{config}: not JSON ({exc})") from exc
-    for b in backbones.values():
-        if model_type in b.model_types:
-            return b
-    raise BackboneError(
-        f"no backbone plugin loads model_type {model_type!r} ({config}); pass --backbone, known: {', '.join(sorted(backbones))}"
-    )
-
-
-def load_model(
-    spec: str,
-    backbone: str | None = None,
-    dtype: str | None = None,
-    device: str | None = None,
-    quantization: str | None = None,
-    seed: int = 0,
-) -> LoadedModel:
-    """Load ``spec``: a local checkpoint directory, or ``tiny:<backbone>`` (random, offline)."""
-    from groundkit.registry import get_registry
-
-    reg = get_registry()
-    if spec.startswith("tiny:"):
-        loaded = reg.backbone(spec.removeprefix("tiny:")).tiny(seed=seed)
-        if device and device != "cpu":
-            loaded.model.to(device)
-        return loaded
-    chosen = reg.backbone(backbone) if backbone else detect_backbone(spec, {n: reg.backbone(n) for n in reg.backbones.names()})
-    return chosen.load(spec, dtype=dtype, device=device, quantization=quantization)

@@ -14,11 +14,12 @@ from typing import Any
 
 from PIL import Image
 
-from groundkit.backbones import LoadedModel, grounding_instruction
+from groundkit.backbones.prompts import grounding_instruction
 from groundkit.errors import DataError, GroundkitError, ParseError
 from groundkit.frames import ImageSize
-from groundkit.grammar import ComposedGrammar, get_grammar
-from groundkit.parser import TraceParser
+from groundkit.interfaces.backbone import LoadedModel
+from groundkit.text.grammar import ComposedGrammar, get_grammar
+from groundkit.text.parser import TraceParser
 from groundkit.trace import Trace
 
 
