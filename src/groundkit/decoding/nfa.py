@@ -2,8 +2,9 @@
 
 Terminal patterns are parsed with Python's own regex parser (``re._parser``), so every
 construct the grammar's terminals use means exactly what it means to the parser. Matching
-is over UTF-8 bytes: a negated ASCII class (``[^<]``) admits every byte >= 0x80, which is
-exactly the set of UTF-8 sequences of the non-ASCII characters it admits.
+is over UTF-8 bytes: a class that admits every non-ASCII character (``[^<]``) admits
+exactly the well-formed UTF-8 sequences of RFC 3629 after its ASCII bytes, never a lone
+continuation byte, a surrogate, an overlong form or a code point above U+10FFFF.
 """
 
 from __future__ import annotations
@@ -21,7 +22,22 @@ SPACES = sum(1 << b for b in b" \t\n\r\f\v")
 WORD = sum(1 << b for b in b"0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | sum(1 << b for b in range(128, 256))
 MAX_UNROLL = 64
 ASCII = (1 << 128) - 1
-CONTINUATION = sum(1 << b for b in range(0x80, 0xC0))
+UTF8_SEQUENCES: tuple[tuple[tuple[int, int], ...], ...] = (
+    ((0xC2, 0xDF), (0x80, 0xBF)),
+    ((0xE0, 0xE0), (0xA0, 0xBF), (0x80, 0xBF)),  # no overlong 3-byte forms
+    ((0xE1, 0xEC), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xED, 0xED), (0x80, 0x9F), (0x80, 0xBF)),  # no UTF-16 surrogates D800..DFFF
+    ((0xEE, 0xEF), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xF0, 0xF0), (0x90, 0xBF), (0x80, 0xBF), (0x80, 0xBF)),  # no overlong 4-byte forms
+    ((0xF1, 0xF3), (0x80, 0xBF), (0x80, 0xBF), (0x80, 0xBF)),
+    ((0xF4, 0xF4), (0x80, 0x8F), (0x80, 0xBF), (0x80, 0xBF)),  # nothing above U+10FFFF
+)
+"""The well-formed UTF-8 sequences of one non-ASCII character (RFC 3629, section 4): byte
+ranges per position."""
+
+
+def _byte_range(lo: int, hi: int) -> int:
+    return sum(1 << x for x in range(lo, hi + 1))
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,8 @@ class _Builder:
 
     def byteset(self, bits: int) -> tuple[int, int]:
         """One character of a class: its ASCII bytes, and when it admits every non-ASCII
-        character, every well-formed UTF-8 sequence (so decoded text never gets U+FFFD)."""
+        character, exactly the well-formed UTF-8 sequences of RFC 3629 (no surrogates, no
+        overlongs, nothing above U+10FFFF), so decoded text never gets U+FFFD."""
         nfa = self.nfa
         a, b = nfa.state(), nfa.state(self.tag)
         ascii_bits, high = bits & ASCII, bits >> 128
@@ -139,12 +156,11 @@ class _Builder:
         if high:
             if high != (1 << 128) - 1:
                 raise self.fail("a class admitting only some non-ASCII bytes")
-            for lead, tail in ((range(0xC2, 0xE0), 1), (range(0xE0, 0xF0), 2), (range(0xF0, 0xF5), 3)):
-                cur = nfa.state()
-                nfa.edge(a, sum(1 << x for x in lead), cur)
-                for i in range(tail):
-                    nxt = b if i == tail - 1 else nfa.state()
-                    nfa.edge(cur, CONTINUATION, nxt)
+            for seq in UTF8_SEQUENCES:
+                cur = a
+                for i, (lo, hi) in enumerate(seq):
+                    nxt = b if i == len(seq) - 1 else nfa.state()
+                    nfa.edge(cur, _byte_range(lo, hi), nxt)
                     cur = nxt
         return a, b
 
