@@ -3,7 +3,15 @@
 import json
 from pathlib import Path
 
-from groundkit import GEMMA_CHAT_TEMPLATE, Backbone, ImageSize, LoadedModel, hookimpl, sentencepiece_tokenizer
+from groundkit import (
+    GEMMA_CHAT_TEMPLATE,
+    Backbone,
+    ImageSize,
+    LoadedModel,
+    ModelSize,
+    hookimpl,
+    sentencepiece_tokenizer,
+)
 
 
 class Gemma3(Backbone):
@@ -45,22 +53,28 @@ class Gemma3(Backbone):
         s = processor.image_processor.size
         return ImageSize(s["width"], s["height"])
 
-    def tiny(self, seed=0, tokenizer_dir=None):
+    def tiny(self, seed=0, tokenizer_dir=None, *, tokenizer=None, size=None):
+        import math
+
         import torch
         from transformers import Gemma3Config
 
         torch.manual_seed(seed)
-        tokenizer = sentencepiece_tokenizer()
-        image_processor = self.image_processor_class()(size={"height": 64, "width": 64})
-        processor = self.build_processor(tokenizer, image_processor, GEMMA_CHAT_TEMPLATE, image_seq_length=4)
+        tokenizer = tokenizer if tokenizer is not None else sentencepiece_tokenizer()
+        size = size or ModelSize(vision_layers=1, image_tokens=4)
+        side = max(1, math.isqrt(size.image_tokens))  # image tokens = side x side after pooling
+        patches = side * 2  # 2x2 average pooling of a (patches x patches) SigLIP grid
+        image_processor = self.image_processor_class()(size={"height": patches * 16, "width": patches * 16})
+        processor = self.build_processor(tokenizer, image_processor, GEMMA_CHAT_TEMPLATE, image_seq_length=side * side)
         tid = tokenizer.convert_tokens_to_ids
         config = Gemma3Config(
-            text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=64,
-                             max_position_embeddings=4096),
-            vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                               num_attention_heads=2, image_size=64, patch_size=16),
-            mm_tokens_per_image=4, boi_token_index=tid("<start_of_image>"), eoi_token_index=tid("<end_of_image>"),
+            text_config=dict(vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.intermediate,
+                             num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
+                             head_dim=size.head_dim, sliding_window=64, max_position_embeddings=4096),
+            vision_config=dict(model_type="siglip_vision_model", hidden_size=size.vision_hidden,
+                               intermediate_size=2 * size.vision_hidden, num_hidden_layers=size.vision_layers,
+                               num_attention_heads=size.vision_heads, image_size=patches * 16, patch_size=16),
+            mm_tokens_per_image=side * side, boi_token_index=tid("<start_of_image>"), eoi_token_index=tid("<end_of_image>"),
             image_token_index=tid("<image_soft_token>"), eos_token_id=[tid("<end_of_turn>"), tid("<eos>")],
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         )

@@ -7,6 +7,7 @@ from groundkit import (
     Backbone,
     ImageSize,
     LoadedModel,
+    ModelSize,
     hookimpl,
     qwen_tokenizer,
     smart_resize,
@@ -65,20 +66,25 @@ class QwenVL(Backbone):
         h, w = smart_resize(size.height, size.width, factor, lo, hi)
         return ImageSize(w, h)
 
-    def tiny(self, seed=0, tokenizer_dir=None):
+    def tiny(self, seed=0, tokenizer_dir=None, *, tokenizer=None, size=None):
         import torch
         import transformers
 
         torch.manual_seed(seed)
-        tokenizer = qwen_tokenizer(tokenizer_dir)
+        tokenizer = tokenizer if tokenizer is not None else qwen_tokenizer(tokenizer_dir)
+        size = size or ModelSize(vision_layers=self.tiny_vision.get("depth", 2))
         factor = self.patch_size * 2
-        image_processor = self.image_processor_class()(patch_size=self.patch_size, min_pixels=factor**2 * 4, max_pixels=factor**2 * 64)
+        image_processor = self.image_processor_class()(patch_size=self.patch_size, min_pixels=factor**2 * 4,
+                                                       max_pixels=factor**2 * size.image_tokens)
         processor = self.build_processor(tokenizer, image_processor, QWEN_CHAT_TEMPLATE)
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
         vocab = 151936 if len(tokenizer) > 151936 // 2 else len(tokenizer)
+        text = dict(TINY_TEXT, hidden_size=size.hidden, intermediate_size=size.intermediate, num_hidden_layers=size.layers,
+                    num_attention_heads=size.heads, num_key_value_heads=size.kv_heads, vocab_size=vocab,
+                    head_dim=size.head_dim, rope_parameters=dict(self.tiny_rope, mrope_section=mrope_section(size.head_dim,
+                                                                 self.tiny_rope["mrope_section"])))
         config = getattr(transformers, self.config_name)(
-            vision_config=self.tiny_vision,
-            text_config=dict(TINY_TEXT, vocab_size=vocab, head_dim=16, rope_parameters=self.tiny_rope),
+            vision_config=self.vision_config(size), text_config=text,
             image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
             vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
             eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
@@ -87,6 +93,28 @@ class QwenVL(Backbone):
         model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id]
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         return LoadedModel(self, model, processor, f"tiny:{self.name}")
+
+    def vision_config(self, size):
+        """The tiny vision tower at ``size`` (depth, width, heads; output width = the language model's)."""
+        v = dict(self.tiny_vision, depth=size.vision_layers, num_heads=size.vision_heads)
+        if "embed_dim" in v:  # qwen2-vl
+            return dict(v, embed_dim=size.vision_hidden, hidden_size=size.hidden)
+        v.update(hidden_size=size.vision_hidden, intermediate_size=2 * size.vision_hidden, out_hidden_size=size.hidden)
+        if "fullatt_block_indexes" in v:  # qwen2.5-vl: the last block attends to the whole image
+            v["fullatt_block_indexes"] = [size.vision_layers - 1]
+        if "deepstack_visual_indexes" in v:  # qwen3-vl
+            v["deepstack_visual_indexes"] = [size.vision_layers - 1]
+        return v
+
+
+def mrope_section(head_dim, default):
+    """Multimodal RoPE sections (time, height, width) summing to head_dim / 2, in the default's proportions."""
+    half = head_dim // 2
+    if sum(default) == half:
+        return list(default)
+    t = max(1, round(half * default[0] / sum(default)))
+    h = (half - t) // 2
+    return [t, h, half - t - h]
 
 
 class Qwen2VL(QwenVL):

@@ -63,6 +63,7 @@ from groundkit.interfaces import (
     DecodingBackend,
     Dialect,
     GroundingType,
+    ModelSize,
     Syntax,
     default_reader,
     read_grammar,
@@ -126,7 +127,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'groundkit' has no attribute {name!r}")
 
 __all__ = [
-    "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "load_model",
+    "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "ModelSize", "load_model",
     "qwen_tokenizer", "sentencepiece_tokenizer", "generate",
     "ComposedGrammar", "DataError", "Dialect", "FormatError", "Frame", "FrameError", "GrammarError",
     "Grounding", "GroundingType", "GroundkitError", "ImageSize", "OriginalPixelFrame", "ParseError",

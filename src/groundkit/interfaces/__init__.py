@@ -4,7 +4,7 @@ They sit in the core, next to the registry that checks registrations against the
 import nothing that implements them (grammar composition, decoding, rewards, models).
 """
 
-from groundkit.interfaces.backbone import Backbone, BackboneError, LoadedModel
+from groundkit.interfaces.backbone import Backbone, BackboneError, LoadedModel, ModelSize
 from groundkit.interfaces.benchmark import BenchmarkAdapter
 from groundkit.interfaces.decoding import DecodingBackend
 from groundkit.interfaces.dialect import Dialect, read_grammar
@@ -21,6 +21,6 @@ from groundkit.interfaces.synth import (
 
 __all__ = [
     "Backbone", "BackboneError", "BenchmarkAdapter", "DecodingBackend", "Dialect", "ExtractionItem", "Extractor",
-    "Grounder", "GroundingQuery", "GroundingType", "LoadedModel", "MaskCandidate", "Mention", "RawGrounding",
+    "Grounder", "GroundingQuery", "GroundingType", "LoadedModel", "MaskCandidate", "ModelSize", "Mention", "RawGrounding",
     "RewardTerm", "Syntax", "default_reader", "read_grammar",
 ]

@@ -21,6 +21,40 @@ class BackboneError(GroundkitError):
     """A model could not be loaded, detected or prompted."""
 
 
+@dataclass(frozen=True)
+class ModelSize:
+    """The size of a model built from config (:meth:`Backbone.tiny`): the language model, the
+    vision tower and the most image tokens per image. The defaults are the test-sized tiny model;
+    an experiment trains a larger one from scratch (``groundkit experiment counting``)."""
+
+    hidden: int = 32
+    layers: int = 2
+    heads: int = 2
+    kv_heads: int = 1
+    intermediate: int = 64
+    vision_hidden: int = 32
+    vision_layers: int = 2
+    vision_heads: int = 2
+    image_tokens: int = 64  # most image tokens (after merging) one image becomes
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "layers", "heads", "kv_heads", "intermediate", "vision_hidden", "vision_layers",
+                     "vision_heads", "image_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BackboneError(f"model size {name}={value!r}: must be a positive integer")
+        if self.hidden % self.heads or (self.hidden // self.heads) % 8:
+            raise BackboneError(f"model size: hidden={self.hidden} must be heads={self.heads} x a multiple of 8")
+        if self.heads % self.kv_heads:
+            raise BackboneError(f"model size: heads={self.heads} must be a multiple of kv_heads={self.kv_heads}")
+        if self.vision_hidden % self.vision_heads:
+            raise BackboneError(f"model size: vision_hidden={self.vision_hidden} must be a multiple of vision_heads")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
 @dataclass
 class LoadedModel:
     """A model, its processor and the backbone that built them."""
@@ -72,8 +106,12 @@ class Backbone:
     def image_processor_class(self) -> Any:
         raise NotImplementedError
 
-    def tiny(self, seed: int = 0, tokenizer_dir: str | Path | None = None) -> LoadedModel:
-        """A random-initialised model of the real class with a working processor (offline)."""
+    def tiny(self, seed: int = 0, tokenizer_dir: str | Path | None = None, *, tokenizer: Any = None,
+             size: ModelSize | None = None) -> LoadedModel:
+        """A random-initialised model of the real class with a working processor (offline).
+
+        ``tokenizer`` (a transformers tokenizer with the backbone's special tokens) replaces the
+        default one; ``size`` the default test-sized dimensions."""
         raise NotImplementedError
 
     def native_frame(self, processor: Any) -> str:
