@@ -13,7 +13,7 @@ from groundkit.errors import FrameError, GrammarError, GroundkitError, ParseErro
 from groundkit.frames import Frame, ImageSize
 from groundkit.interfaces.grounding import default_reader
 from groundkit.text.grammar import ComposedGrammar, get_grammar
-from groundkit.text.regex import grammar_pattern
+from groundkit.text.regex import grammar_pattern, loop_pattern
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 FRIENDLY = {
@@ -29,12 +29,13 @@ class TraceParser:
         self.grammar = grammar
         self.lark = grammar.lark
         self._patterns: dict[str, Any] = {}
-        self._fast = None
+        self._fast = self._loop = None
         if fast:
             try:
                 self._fast = grammar_pattern(grammar)
+                self._loop = loop_pattern(grammar)
             except GrammarError:  # e.g. a plugin's recursive rule: Lark alone parses it
-                self._fast = None
+                self._fast = self._loop = None
 
     # --- errors ---------------------------------------------------------------------------
     def describe(self, terminal: str) -> str:
@@ -95,11 +96,33 @@ class TraceParser:
         match = self._fast.fullmatch(text) if self._fast is not None else None
         if match is not None:
             return self._from_match(match, text, image_size)
+        if self._fast is not None:
+            self._explain_skipping_valid_run(text)
         try:
             tree = self.lark.parse(text)
         except lark.exceptions.UnexpectedInput as exc:
             raise self._error(text, exc) from None
         return self._build(tree, text, image_size)
+
+    def _explain_skipping_valid_run(self, text: str) -> None:
+        """Raise the error of bad ``text`` in time independent of its valid reasoning run.
+
+        The regex loop finds where the reasoning body's well-formed items stop; Lark parses the
+        text with that run cut out (its parser state is the same after any number of items) and
+        the error's offset is moved back. Returns when there is nothing to cut or the cut text
+        parses (then the caller's full Lark parse decides).
+        """
+        m = self._loop.match(text) if self._loop is not None else None
+        if m is None or m.end() - m.end("HEAD") < 256:
+            return
+        head, cut = m.end("HEAD"), m.end() - m.end("HEAD")
+        reduced = text[:head] + text[m.end():]
+        try:
+            self.lark.parse(reduced)
+        except lark.exceptions.UnexpectedInput as exc:
+            err = self._error(reduced, exc)
+            offset = err.offset + cut if err.offset >= head else err.offset
+            raise ParseError(err.reason, text, offset, err.expected, err.truncated) from None
 
     def is_valid_prefix(self, text: str) -> bool:
         """True when ``text`` parses, or is cut short of a text that would (a truncated completion)."""
