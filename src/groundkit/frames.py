@@ -8,6 +8,7 @@ the number syntax (integers / decimals) and the per-axis upper bound.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -24,8 +25,8 @@ class ImageSize:
     height: int
 
     def __post_init__(self) -> None:
-        if self.width <= 0 or self.height <= 0:
-            raise FrameError(f"image size must be positive, got {self.width}x{self.height}")
+        for axis in ("width", "height"):
+            object.__setattr__(self, axis, _positive_int(getattr(self, axis), f"image {axis}"))
 
     @classmethod
     def parse(cls, text: str) -> ImageSize:
@@ -37,6 +38,17 @@ class ImageSize:
             raise FrameError(f"image size must look like 640x480, got {text!r}") from exc
 
 
+def _positive_int(value: object, what: str) -> int:
+    """``value`` as a positive int (integral floats allowed); a :class:`FrameError` for bools, NaN, inf, 0, -1, 2.5."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FrameError(f"{what} must be a positive integer, got {value!r}")
+    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise FrameError(f"{what} must be a positive integer, got {value!r}")
+    if int(value) <= 0:
+        raise FrameError(f"{what} must be positive, got {value!r}")
+    return int(value)
+
+
 def smart_resize(
     height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 1280
 ) -> tuple[int, int]:
@@ -44,8 +56,10 @@ def smart_resize(
 
     Returns ``(height, width)`` of the model's input. Aspect ratios above 200 are rejected.
     """
-    if height <= 0 or width <= 0:
-        raise FrameError(f"image size must be positive, got {width}x{height}")
+    height, width = _positive_int(height, "image height"), _positive_int(width, "image width")
+    factor, min_pixels, max_pixels = (
+        _positive_int(v, k) for v, k in ((factor, "factor"), (min_pixels, "min_pixels"), (max_pixels, "max_pixels"))
+    )
     if max(height, width) / min(height, width) > 200:
         raise FrameError(f"aspect ratio {max(height, width) / min(height, width):.1f} exceeds 200 ({width}x{height})")
     h_bar = round(height / factor) * factor
@@ -100,6 +114,8 @@ class Frame:
 
     def from_unit(self, unit: float, axis: str, size: ImageSize | None = None) -> float:
         """Quantised written value for a canonical coordinate (clamped to the bounds)."""
+        if not math.isfinite(unit):
+            raise FrameError(f"{axis}={unit} is not a finite coordinate (frame {self.name})")
         hi = self.extent(axis, size)
         v = round(min(max(unit, 0.0), 1.0) * hi, self.decimals)
         v = min(v, hi)
@@ -108,6 +124,8 @@ class Frame:
     def check(self, value: float, axis: str, size: ImageSize | None = None) -> str | None:
         """Why ``value`` is out of this frame's bounds, or None when it is fine."""
         hi = self.extent(axis, size)
+        if not math.isfinite(value):
+            return f"{axis} is not a finite number (too many digits?) in frame {self.name}"
         if not 0 <= value <= hi:
             return f"{axis}={format_number(value, self.max_decimals)} is outside [0, {format_number(hi, 0)}] of frame {self.name}"
         return None
@@ -118,6 +136,8 @@ class Frame:
 
 def format_number(value: float, decimals: int) -> str:
     """Canonical text of a value: integers without a point, decimals without trailing zeros."""
+    if not math.isfinite(value):
+        return str(value)
     if decimals == 0 or float(value).is_integer():
         return str(int(round(value)))
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
@@ -143,6 +163,14 @@ class ResizedPixelFrame(Frame):
     min_pixels: int = 56 * 56
     max_pixels: int = 28 * 28 * 1280
     per_image: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        for key in ("factor", "min_pixels", "max_pixels"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise FrameError(f"frame {self.name}: {key} must be a positive integer, got {value!r}")
+        if self.min_pixels > self.max_pixels:
+            raise FrameError(f"frame {self.name}: min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
 
     def resized(self, size: ImageSize) -> ImageSize:
         h, w = smart_resize(size.height, size.width, self.factor, self.min_pixels, self.max_pixels)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,19 +85,81 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def rle_decode(rle: dict[str, Any], record_id: str | None = None) -> np.ndarray:
-    """Boolean mask from COCO RLE (compressed string or uncompressed list counts)."""
+MAX_MASK_PIXELS = 1 << 28
+"""Largest mask (height x width) :func:`rle_decode` accepts: 268 M pixels, the same order as PIL's bomb limit."""
+
+
+def rle_decode(rle: Any, record_id: str | None = None) -> np.ndarray:
+    """Boolean mask from COCO RLE (compressed string or uncompressed list counts).
+
+    The RLE is checked before pycocotools sees it (which does not bound-check short counts):
+    ``size`` two positive integers within :data:`MAX_MASK_PIXELS`, counts non-negative
+    integers summing to height x width. Anything else is a :class:`DataError`.
+    """
     from pycocotools import mask as coco_mask
 
+    if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
+        raise DataError(f"corrupt COCO RLE mask: expected an object with 'size' and 'counts', got {str(rle)[:60]}", record_id)
+    size, counts = rle["size"], rle["counts"]
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(v) and v > 0 for v in size):
+        raise DataError(f"corrupt COCO RLE mask: size must be [height, width], two positive integers, got {str(size)[:60]}", record_id)
+    h, w = (int(v) for v in size)
+    if h * w > MAX_MASK_PIXELS:
+        raise DataError(f"COCO RLE mask of {h}x{w} pixels exceeds the limit of {MAX_MASK_PIXELS} pixels", record_id)
+    if isinstance(counts, (list, tuple)):
+        bad = next((k for k, v in enumerate(counts) if not (_is_int(v) and v >= 0)), None)
+        if bad is not None:
+            raise DataError(f"corrupt COCO RLE mask: counts[{bad}] must be a non-negative integer, got {counts[bad]!r}", record_id)
+        total = sum(int(v) for v in counts)
+        code = coco_mask.frPyObjects({"size": [h, w], "counts": [int(v) for v in counts]}, h, w) if total == h * w else None
+    elif isinstance(counts, (str, bytes)):
+        raw = counts.encode("utf-8") if isinstance(counts, str) else counts
+        total = _compressed_total(raw)
+        if total is None:
+            raise DataError("corrupt COCO RLE mask: counts is not a valid compressed RLE string", record_id)
+        code = {"size": [h, w], "counts": raw}
+    else:
+        raise DataError(f"corrupt COCO RLE mask: counts must be a list or a string, got {type(counts).__name__}", record_id)
+    if total != h * w:
+        raise DataError(f"corrupt COCO RLE mask: counts sum to {total}, size is {h}x{w} ({h * w} pixels)", record_id)
     try:
-        h, w = (int(v) for v in rle["size"])
-        counts = rle["counts"]
-        if isinstance(counts, list):
-            if sum(counts) != h * w:
-                raise ValueError(f"counts sum to {sum(counts)}, size is {h}x{w}")
-            rle = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-        else:
-            rle = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-        return coco_mask.decode(rle).astype(bool)
-    except (KeyError, TypeError, ValueError) as exc:
+        return coco_mask.decode(code).astype(bool)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(f"corrupt COCO RLE mask: {exc}", record_id) from exc
+
+
+def _is_int(value: Any) -> bool:
+    """An integer or an integral float (JSON writers may write 3.0), never a bool."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
+
+
+def _compressed_total(raw: bytes) -> int | None:
+    """Sum of the runs of a compressed COCO RLE string, or None when it is malformed.
+
+    The format: each run is a little-endian sequence of 6-bit characters (offset by 48):
+    5 value bits, bit 0x20 = more characters follow, bit 0x10 of the last = negative; from
+    the third run on, a run is stored as the difference from the run two before it.
+    """
+    runs: list[int] = []
+    value = shift = 0
+    for byte in raw:
+        c = byte - 48
+        if not 0 <= c < 64:
+            return None
+        value |= (c & 0x1F) << shift
+        shift += 5
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        if value < 0:
+            return None
+        runs.append(value)
+        value = shift = 0
+    return None if shift else sum(runs)

@@ -15,6 +15,8 @@ has total None.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,6 +174,11 @@ class RewardSet:
         self.terms = list(terms)
         if not self.terms:
             raise GroundkitError("a reward set needs at least one term")
+        for term, weight in self.terms:
+            if not isinstance(term, RewardTerm):
+                raise GroundkitError(f"a reward set holds (RewardTerm, weight) pairs, got {type(term).__name__} {str(term)[:40]}")
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
+                raise GroundkitError(f"reward term {term.name!r}: the weight must be a finite number, got {weight!r}")
         names = [t.name for t, _ in self.terms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -216,8 +223,24 @@ class RewardSet:
         groups: Sequence[Hashable] | None = None,
         ids: Sequence[str] | None = None,
     ) -> ScoringBatch:
-        """A :class:`ScoringBatch` for plain completion texts (groups default to the truth's id)."""
+        """A :class:`ScoringBatch` for plain completion texts (groups default to the truth's id).
+
+        ``truths``, ``groups`` and ``ids`` must have one item per completion; a truth is a
+        :class:`GroundTruth` (build one with ``GroundTruth.from_dict``) or None.
+        """
+        completions = list(completions)
         truths = list(truths) if truths is not None else [None] * len(completions)
+        for name, seq in (("truths", truths), ("groups", groups), ("ids", ids)):
+            if seq is not None and len(seq) != len(completions):
+                raise GroundkitError(f"{len(completions)} completions but {len(seq)} {name}: pass one per completion")
+        for i, text in enumerate(completions):
+            if not isinstance(text, str):
+                raise GroundkitError(f"completions[{i}] must be text, got {type(text).__name__}")
+        for i, truth in enumerate(truths):
+            if truth is not None and not isinstance(truth, GroundTruth):
+                raise GroundkitError(
+                    f"truths[{i}] must be a GroundTruth or None, got {type(truth).__name__} (use GroundTruth.from_dict)"
+                )
         samples = [
             Sample(
                 text=text,

@@ -19,8 +19,8 @@ question (option letters A, B, ... follow their order).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 
 from groundkit.errors import DataError
 from groundkit.geometry import Box, mask_bbox, point_in_polygon, polygon_bbox, rasterize_polygon, rle_decode
+from groundkit.records import decode_text, jsonl_values, loads_json, read_bytes
 from groundkit.rewards.matching import label_keys
 
 ANSWER_TYPES = ("count", "multiple_choice", "yes_no", "number", "free_text")
@@ -63,8 +64,14 @@ class ObjectTruth:
 
     @cached_property
     def rle_mask(self) -> np.ndarray | None:
-        """The decoded RLE mask, (height, width) booleans, decoded once."""
-        return rle_decode(dict(self.rle)) if self.rle is not None else None
+        """The decoded RLE mask, (height, width) booleans, decoded once; a :class:`DataError` when it is
+        corrupt or empty (an object built by hand skips the reader's checks)."""
+        if self.rle is None:
+            return None
+        mask = rle_decode(self.rle)
+        if not mask.any():
+            raise DataError(f"object {self.label!r}: the mask has no pixel set")
+        return mask
 
     @cached_property
     def bbox(self) -> Box | None:
@@ -170,10 +177,9 @@ class GroundTruth:
 
     @classmethod
     def from_json(cls, text: str, default_id: str | None = None) -> GroundTruth:
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"ground truth is not JSON ({exc.msg}, column {exc.colno})", default_id) from exc
+        obj = loads_json(text, default_id, "ground truth is ")
+        if isinstance(obj, DataError):
+            raise obj
         return cls.from_dict(obj, default_id)
 
 
@@ -207,8 +213,13 @@ class _Reader:
         if answer_type is not None and answer_type not in ANSWER_TYPES:
             raise self.fail(f"answer_type must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
         answer = d.get("answer")
-        if answer is not None and not isinstance(answer, (str, int, float)):
-            raise self.fail(f"answer must be text or a number, got {type(answer).__name__}")
+        if answer is not None and (isinstance(answer, bool) or not isinstance(answer, (str, int, float))):
+            raise self.fail(f"answer must be text or a number, got {type(answer).__name__} {str(answer)[:40]}")
+        if isinstance(answer, float) and not math.isfinite(answer):
+            raise self.fail(f"answer must be a finite number, got {answer!r}")
+        for key in ("question", "image"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise self.fail(f"{key} must be text, got {type(d[key]).__name__}")
         choices = d.get("choices") or ()
         if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
             raise self.fail("choices must be a list of strings")
@@ -237,17 +248,22 @@ class _Reader:
         value = self.d.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+            or value != int(value)
+        ):
             raise self.fail(f"{key} must be a positive integer, got {value!r}")
         return int(value)
 
     def numbers(self, values: Any, where: str, count: int | None = None) -> tuple[float, ...]:
         if not isinstance(values, (list, tuple)) or (count is not None and len(values) != count):
             raise self.fail(f"{where} must be a list of {count or 'even number of'} numbers, got {str(values)[:60]}")
-        try:
-            out = tuple(float(v) / self.scale[i % 2] for i, v in enumerate(values))
-        except (TypeError, ValueError):
-            raise self.fail(f"{where} must hold numbers, got {str(values)[:60]}") from None
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise self.fail(f"{where} must hold finite numbers (not text or true/false), got {str(values)[:60]}")
+        out = tuple(float(v) / self.scale[i % 2] for i, v in enumerate(values))
         if not all(-1e-6 <= v <= 1 + 1e-6 for v in out):
             raise self.fail(f"{where} is outside the image: {str(values)[:60]}")
         return out
@@ -264,22 +280,29 @@ class _Reader:
             box = self.numbers(o["box"], f"{where}.box", 4)
             if not (box[2] > box[0] and box[3] > box[1]):
                 raise self.fail(f"{where}.box must have x1 < x2 and y1 < y2, got {list(o['box'])}")
-        points = tuple(self.numbers(p, f"{where}.points[{j}]", 2) for j, p in enumerate(o.get("points") or ()))
+        raw_points = o.get("points") or ()
+        if not isinstance(raw_points, (list, tuple)):
+            raise self.fail(f"{where}.points must be a list of [x, y] pairs, got {str(raw_points)[:60]}")
+        points = tuple(self.numbers(p, f"{where}.points[{j}]", 2) for j, p in enumerate(raw_points))
         rle, polygons, decoded = None, (), None
         mask = o.get("mask")
         if isinstance(mask, Mapping):
             try:
-                decoded = rle_decode(dict(mask))
+                decoded = rle_decode(mask)
             except DataError as exc:
-                raise self.fail(f"{where}.mask: {exc}") from exc
+                raise self.fail(f"{where}.mask: {exc}") from None
+            if not decoded.any():
+                raise self.fail(f"{where}.mask has no pixel set (an empty mask grounds nothing; drop the mask or the object)")
             rle = dict(mask)
         elif mask is not None:
+            if not isinstance(mask, (list, tuple)):
+                raise self.fail(f"{where}.mask must be COCO RLE ({{size, counts}}) or a list of polygons, got {str(mask)[:60]}")
             parts = mask if mask and isinstance(mask[0], (list, tuple)) else [mask]
             polygons = tuple(self.numbers(p, f"{where}.mask[{j}]") for j, p in enumerate(parts))
             if any(len(p) < 6 or len(p) % 2 for p in polygons):
                 raise self.fail(f"{where}.mask polygons need at least 3 (x, y) vertices")
         syn = o.get("synonyms", synonyms.get(label, ()))
-        if isinstance(syn, str) or not all(isinstance(s, str) for s in syn):
+        if not isinstance(syn, (list, tuple)) or not all(isinstance(s, str) for s in syn):
             raise self.fail(f"{where}.synonyms must be a list of strings")
         obj = ObjectTruth(label, box, points, polygons, rle, tuple(syn))  # type: ignore[arg-type]
         if decoded is not None:
@@ -288,23 +311,20 @@ class _Reader:
 
 
 def read_ground_truth(path: str | Path) -> Iterator[GroundTruth | DataError]:
-    """Records of a JSONL (or JSON list) file; a bad record yields its :class:`DataError`, never stops the read."""
+    """Records of a JSONL (or JSON list) file; a bad record (not UTF-8, not JSON, invalid) yields
+    its :class:`DataError`, never stops the read."""
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    data = read_bytes(p)
     if p.suffix.lower() == ".json":
-        try:
-            items: Sequence[Any] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{p}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+        items = loads_json(decode_text(data, str(p)), None, "ground truth is ")
+        if isinstance(items, DataError):
+            raise DataError(f"{p}: {items}")
         items = items if isinstance(items, list) else [items]
         for n, item in enumerate(items, 1):
             yield _safe(lambda item=item, n=n: GroundTruth.from_dict(item, f"{p.stem}[{n}]"))
         return
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            yield _safe(lambda line=line, n=n: GroundTruth.from_json(line, f"line {n}"))
+    for n, value in jsonl_values(data, str(p), "ground truth is "):
+        yield value if isinstance(value, DataError) else _safe(lambda v=value, n=n: GroundTruth.from_dict(v, f"line {n}"))
 
 
 def _safe(build: Any) -> GroundTruth | DataError:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from groundkit.errors import DataError
+from groundkit.errors import DataError, GroundkitError
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet, RewardTerm, Sample, ScoringBatch
 from groundkit.rewards.groundtruth import KNOWN_FIELDS, GroundTruth
@@ -103,18 +103,47 @@ def truths_from_columns(
 ) -> list[GroundTruth | DataError | None]:
     """Ground truth per row from TRL's dataset columns (None where a row has none)."""
     cache = cache or _TruthCache()
+    check_column_lengths(n, columns, column)
     out: list[GroundTruth | DataError | None] = []
     for i in range(n):
         record = _row_record(columns, i, column)
         default_id = f"row {i}"
         if record is None or isinstance(record, DataError):
             out.append(record)
-        elif isinstance(record, str):
-            out.append(cache.get(record, lambda r=record, rid=default_id: GroundTruth.from_json(r, rid)))
+            continue
+        if isinstance(record, str):
+            truth = cache.get(record, lambda r=record, rid=default_id: GroundTruth.from_json(r, rid))
         else:
             key = json.dumps(record, sort_keys=True, default=str)
-            out.append(cache.get(key, lambda r=record, rid=default_id: GroundTruth.from_dict(r, rid)))
+            truth = cache.get(key, lambda r=record, rid=default_id: GroundTruth.from_dict(r, rid))
+        out.append(_check_image_size(truth, columns, i))
     return out
+
+
+def check_column_lengths(n: int, columns: Mapping[str, Any], column: str = GROUND_TRUTH_COLUMN) -> None:
+    """A :class:`GroundkitError` when a ground-truth column (``column``, the schema's flat fields,
+    ``image`` / ``images``) does not hold exactly one value per completion: with TRL every
+    column does, so a mismatch is a calling mistake that would otherwise make every grounding term None."""
+    for name in (column, *sorted(KNOWN_FIELDS), "images"):
+        value = columns.get(name)
+        if value is None:
+            continue
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+            raise GroundkitError(f"column {name!r} must hold one value per completion, got a single {type(value).__name__}")
+        if len(value) != n:
+            raise GroundkitError(f"column {name!r} has {len(value)} values for {n} completions; pass one per completion")
+
+
+def _check_image_size(truth: GroundTruth | DataError, columns: Mapping[str, Sequence[Any]], i: int) -> GroundTruth | DataError:
+    """The truth, or a :class:`DataError` when the row's image is not the size the ground truth gives."""
+    if isinstance(truth, DataError) or truth.image_size is None:
+        return truth
+    images = columns.get("image", columns.get("images"))
+    size = _image_size(images[i]) if images is not None else None
+    if size is not None and size != truth.image_size:
+        w, h = truth.image_size
+        return DataError(f"the image is {size[0]}x{size[1]} but the ground truth gives width/height {w}x{h}", truth.id or f"row {i}")
+    return truth
 
 
 class BatchCache:
@@ -146,6 +175,7 @@ class BatchCache:
         if self._batch is not None and self._key is completions:
             return self._batch
         n = len(completions)
+        check_column_lengths(n, columns, self.column)
         data = {k: v for k, v in columns.items() if k not in _TRL_EXTRAS and isinstance(v, Sequence) and len(v) == n}
         samples = []
         for i, (completion, truth) in enumerate(zip(completions, truths_from_columns(n, data, self.column, self._truths))):
