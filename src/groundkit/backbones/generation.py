@@ -87,7 +87,7 @@ def open_image(image: Any, rid: str | None) -> Image.Image:
     try:
         with Image.open(Path(image)) as img:
             return img.convert("RGB")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot open image {image!r}: {exc}", rid) from exc
 
 

@@ -39,3 +39,22 @@ def generate_completions(
     results = generate(loaded_model(model), requests, dialect=dialect, frame=frame, constrained=constrained,
                        max_new_tokens=max_new_tokens)
     return [r.text for r in results]
+
+
+def generate_or_skip(
+    model: str,
+    records: Sequence[GroundTruth],
+    dialect: str = "groundkit",
+    frame: str | None = None,
+    constrained: bool = True,
+    max_new_tokens: int = 512,
+) -> list[str | DataError]:
+    """Like :func:`generate_completions`, but a record that cannot be generated (no image, an image
+    that is missing, corrupt or a decompression bomb) gives its :class:`DataError` in its slot
+    instead of failing the chunk: the chunk is retried one record at a time."""
+    try:
+        return list(generate_completions(model, records, dialect, frame, constrained, max_new_tokens))
+    except DataError as exc:
+        if len(records) == 1:
+            return [exc if exc.record_id is not None else DataError(str(exc), records[0].id)]
+    return [x for r in records for x in generate_or_skip(model, [r], dialect, frame, constrained, max_new_tokens)]

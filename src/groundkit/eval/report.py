@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from groundkit.errors import GroundkitError
 from groundkit.eval.summary import SHORT, fmt
 from groundkit.render import render
 from groundkit.trace import Trace
@@ -42,28 +43,50 @@ def _table(title: str, groups: dict[str, dict[str, Any]], metrics: Sequence[str]
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def picture(row: dict[str, Any], target: Path) -> bool:
-    """Draw the row's predicted groundings over its image (a grey placeholder when the image is not available)."""
-    image = None
-    if row.get("image") and Path(row["image"]).is_file():
+IMAGE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
+
+
+def picture(row: dict[str, Any], target: Path) -> str | None:
+    """Draw the row's predicted groundings over its image; a grey placeholder (saying why) when the
+    image is missing, corrupt or too large (a decompression bomb). Returns that reason, or None."""
+    image, why = None, None
+    if not row.get("image") or not Path(row["image"]).is_file():
+        why = "image not available"
+    else:
         try:
-            image = Image.open(row["image"]).convert("RGB")
-        except OSError:
-            image = None
+            with Image.open(row["image"]) as img:
+                img.thumbnail((THUMB * 4, THUMB * 4))  # draft-decodes large JPEGs; bombs raise in open()
+                image = img.convert("RGB")
+        except IMAGE_ERRORS as exc:
+            why = f"image not shown: {type(exc).__name__}"
     if image is None:
-        image = Image.new("RGB", (row.get("width") or 320, row.get("height") or 240), (200, 200, 200))
-        ImageDraw.Draw(image).text((8, 8), "image not available", fill=(60, 60, 60))
+        image = _placeholder(row, why or "image not available")
     if row.get("trace"):
-        image = render(Trace.from_dict(row["trace"]), image)
+        try:
+            image = render(Trace.from_dict(row["trace"]), image)
+        except GroundkitError as exc:
+            why = f"groundings not drawn: {exc}"
     image.thumbnail((THUMB, THUMB))
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target)
-    return True
+    return why
 
 
-def _card(row: dict[str, Any], src: str) -> str:
+def _placeholder(row: dict[str, Any], text: str) -> Image.Image:
+    """A grey picture with the row's aspect ratio (bounded: the row's size may be anything)."""
+    w, h = row.get("width"), row.get("height")
+    if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
+        w, h = 320, 240
+    scale = min(1.0, THUMB / max(w, h))
+    image = Image.new("RGB", (max(1, round(w * scale)), max(1, round(h * scale))), (200, 200, 200))
+    ImageDraw.Draw(image).text((8, 8), text, fill=(60, 60, 60))
+    return image
+
+
+def _card(row: dict[str, Any], src: str, why: str | None = None) -> str:
     metrics = ", ".join(f"{SHORT.get(k, k)} {fmt(v)}" for k, v in row["metrics"].items() if v is not None and k not in ("answer", "format"))
     error = f"<div>parse error: {_e(row['parse_error'])}</div>" if row.get("parse_error") else ""
+    error += f"<div>{_e(why)}</div>" if why else ""
     return (
         f'<div class="card {row["status"]}"><img src="{_e(src)}" alt="{_e(row["id"])}">'
         f'<div><span class="badge">{_e(row["status"])}</span> {_e(row["bench"])} / {_e(row["id"])} ({_e(row["task"])}, {_e(row["grounding"])})</div>'
@@ -98,8 +121,8 @@ def write_report(root: Path, rows: Sequence[dict[str, Any]], summary: dict[str, 
             cards = []
             for r in chosen:
                 src = f"gallery/{_UNSAFE.sub('_', bench)}/{_UNSAFE.sub('_', r['id'])}.png"
-                picture(r, root / src)
-                cards.append(_card(r, src))
+                why = picture(r, root / src)
+                cards.append(_card(r, src, why))
             parts.append(f"<h3>{_e(bench)}: {status}</h3><div class='gallery'>{''.join(cards)}</div>")
     parts.append("</body></html>")
     target = root / "report.html"

@@ -39,6 +39,9 @@ from groundkit.synth.writer import SynthStore
 from groundkit.text.parser import get_parser
 
 BAD_RECORD, MISSING_IMAGE, NO_OBJECTS, GROUNDER_ERROR = "bad_record", "missing_image", "no_objects", "grounder_error"
+IMAGE_TOO_LARGE, IMAGE_SIZE_MISMATCH = "image_too_large", "image_size_mismatch"
+IMAGE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
+"""What PIL raises for a missing, corrupt or too large (decompression bomb) image."""
 
 
 @dataclass
@@ -146,8 +149,14 @@ class Pipeline:
             try:
                 with Image.open(src.image) as img:
                     image = img.convert("RGB")
-            except (OSError, ValueError) as exc:
-                dropped.append(_drop(src, MISSING_IMAGE, f"cannot open image {src.image}: {exc}", "ground"))
+            except IMAGE_ERRORS as exc:  # missing, corrupt, or a decompression bomb: this record only
+                reason = IMAGE_TOO_LARGE if isinstance(exc, Image.DecompressionBombError) else MISSING_IMAGE
+                dropped.append(_drop(src, reason, f"cannot open image {src.image}: {exc}", "ground"))
+                continue
+            if src.truth.image_size is not None and src.truth.image_size != image.size:
+                w, h = src.truth.image_size
+                detail = f"the image {src.image} is {image.size[0]}x{image.size[1]} but the record gives width/height {w}x{h}"
+                dropped.append(_drop(src, IMAGE_SIZE_MISMATCH, detail, "ground"))
                 continue
             queries.append(GroundingQuery(src.id, image, tuple(m.label for m in ms), src.truth))
             ready.append((src, d, text, ms))
