@@ -16,7 +16,7 @@ from typing import Any
 
 from groundkit.errors import DataError, GroundkitError
 from groundkit.eval.benchmarks import load_benchmark, parse_bench_spec
-from groundkit.eval.generate import generate_completions
+from groundkit.eval.generate import generate_or_skip
 from groundkit.eval.store import Key, ResultStore
 from groundkit.records import read_records
 from groundkit.registry import get_registry
@@ -158,16 +158,20 @@ def evaluate(
     total, done = len(todo), 0
     for start in range(0, total, config.batch_size):
         chunk = todo[start : start + config.batch_size]
-        if config.model is not None:
-            generated = generate_completions(config.model, [t for _, t in chunk], config.dialect, config.frame, config.constrained,
-                                             config.max_new_tokens)
+        done += len(chunk)
+        if config.model is not None:  # a record whose image cannot be used is reported and left out
+            made = generate_or_skip(config.model, [t for _, t in chunk], config.dialect, config.frame, config.constrained,
+                                    config.max_new_tokens)
+            problems += [f"{b}: {m}" for (b, _), m in zip(chunk, made) if isinstance(m, DataError)]
+            chunk = [c for c, m in zip(chunk, made) if not isinstance(m, DataError)]
+            generated = [m for m in made if not isinstance(m, DataError)]
         else:
             generated = [texts.get((b, t.id), texts.get(t.id, "")) for b, t in chunk]
-        batch = reward_set.batch(generated, [t for _, t in chunk], config.dialect, config.frame, ids=[t.id for _, t in chunk])
-        values = reward_set.score(batch).values
-        problems += [f"record {rid}: metric {term}: {msg}" for rid, term, msg in batch.problems]
-        store.append(_row(b, t, generated[i], batch, i, values) for i, (b, t) in enumerate(chunk))
-        done += len(chunk)
+        if chunk:
+            batch = reward_set.batch(generated, [t for _, t in chunk], config.dialect, config.frame, ids=[t.id for _, t in chunk])
+            values = reward_set.score(batch).values
+            problems += [f"record {rid}: metric {term}: {msg}" for rid, term, msg in batch.problems]
+            store.append(_row(b, t, generated[i], batch, i, values) for i, (b, t) in enumerate(chunk))
         if progress is not None:
             progress(done, total)
         if on_batch is not None:
