@@ -57,6 +57,8 @@ class GroundingTerm(RewardTerm):
         objs = [o for o in truth.objects if self.objects(o)]
         if truth.objects and not objs:
             return None
+        for o in objs:
+            o.rle_mask  # noqa: B018 - decoded once; a DataError (corrupt or empty mask) makes the term None, recorded
         trace = batch.trace(i)
         if trace is None and not isinstance(batch.parse_error(i), ParseError):
             return None
