@@ -37,9 +37,12 @@ from groundkit.errors import (
 from groundkit.eval.benchmarks import (
     Row,
     find_image,
+    image_bases,
     image_file,
     load_benchmark,
+    missing_image,
     option_letter,
+    read_image_size,
     read_rows,
     truth_from_fields,
 )
@@ -62,6 +65,8 @@ from groundkit.interfaces import (
     BenchmarkAdapter,
     DecodingBackend,
     Dialect,
+    Experiment,
+    ExperimentOptions,
     GroundingType,
     ModelSize,
     Syntax,
@@ -129,7 +134,7 @@ def __getattr__(name: str):
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "ModelSize", "load_model",
     "qwen_tokenizer", "sentencepiece_tokenizer", "generate",
-    "ComposedGrammar", "DataError", "Dialect", "FormatError", "Frame", "FrameError", "GrammarError",
+    "ComposedGrammar", "DataError", "Dialect", "Experiment", "ExperimentOptions", "FormatError", "Frame", "FrameError", "GrammarError",
     "Grounding", "GroundingType", "GroundkitError", "ImageSize", "OriginalPixelFrame", "ParseError",
     "PluginError", "Registry", "ResizedPixelFrame", "Syntax", "Text", "Trace", "TraceParser",
     "UnknownNameError", "box_area", "box_contains", "box_iou", "build_registry", "convert",
@@ -145,7 +150,8 @@ __all__ = [
     # decoding backends and grammar exports
     "DecodingBackend", "GroundkitBackend", "grounded_logits_processor", "replay_mask", "PerImageBoundError", "export_ebnf", "export_lark", "export_regex", "free_text_terminals",
     # benchmarks
-    "BenchmarkAdapter", "Row", "find_image", "image_file", "load_benchmark", "option_letter", "read_rows", "truth_from_fields",
+    "BenchmarkAdapter", "Row", "find_image", "image_bases", "image_file", "load_benchmark", "missing_image", "option_letter",
+    "read_image_size", "read_rows", "truth_from_fields",
     # synthesis
     "CompletionsTeacher", "ConfigError", "ExtractionItem", "Extractor", "Grounder", "GroundingQuery", "MaskCandidate", "Mention",
     "ModelTeacher", "RuleExtractor", "SimulatedTeacher", "SynthConfig", "SynthSummary", "load_synth_config", "mask_box",

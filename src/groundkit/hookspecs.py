@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         BenchmarkAdapter,
         DecodingBackend,
         Dialect,
+        Experiment,
         Extractor,
         Grounder,
         GroundingType,
@@ -111,4 +112,19 @@ def register_extractors(register: Callable[[Extractor], None]) -> None:
     An extractor finds the object mentions (:class:`groundkit.Mention`: phrase, label,
     character span, plural) a distilled trace relies on, batched (``extract(items)``); the
     pipeline grounds each mention and inserts its groundings right after it.
+    """
+
+
+@hookspec
+def register_experiments(register: Callable[[Experiment], None]) -> None:
+    """Register experiments (:class:`groundkit.Experiment` instances), e.g. ``counting``.
+
+    An experiment is a whole study run by ``groundkit experiment NAME --out DIR``: it builds
+    its data and arms from groundkit's own public calls (scenes, synth, train, eval), runs
+    resumably stage by stage, and writes ``DIR/results.json`` and ``DIR/report.html``.
+    Called once when the registry loads. Example::
+
+        @groundkit.hookimpl
+        def register_experiments(register):
+            register(MyStudy())
     """

@@ -24,6 +24,7 @@ from groundkit.interfaces import (
     BenchmarkAdapter,
     DecodingBackend,
     Dialect,
+    Experiment,
     Extractor,
     Grounder,
     GroundingType,
@@ -124,6 +125,7 @@ class Registry:
         self.decoding_backends: Kind[DecodingBackend] = Kind("decoding backend", DecodingBackend, NAME)
         self.grounders: Kind[Grounder] = Kind("grounder", Grounder, NAME)
         self.extractors: Kind[Extractor] = Kind("extractor", Extractor, NAME)
+        self.experiments: Kind[Experiment] = Kind("experiment", Experiment, NAME)
         self.strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
 
     # --- loading ------------------------------------------------------------------------
@@ -197,6 +199,9 @@ class Registry:
     def collect_extractors(self) -> None:
         self._collect("register_extractors", self.extractors)
 
+    def collect_experiments(self) -> None:
+        self._collect("register_experiments", self.experiments)
+
     def collect_all(self) -> None:
         self.collect_frames()
         self.collect_grounding_types()
@@ -207,6 +212,7 @@ class Registry:
         self.collect_decoding_backends()
         self.collect_grounders()
         self.collect_extractors()
+        self.collect_experiments()
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -242,6 +248,9 @@ class Registry:
 
     def extractor(self, name: str) -> Extractor:
         return self.extractors.get(name)
+
+    def experiment(self, name: str) -> Experiment:
+        return self.experiments.get(name)
 
 
 _REGISTRY: Registry | None = None

@@ -8,10 +8,15 @@ from groundkit.backbones.prompts import (
     example_trace,
     grounding_instruction,
 )
-from groundkit.backbones.tokenizers import find_qwen2_tokenizer_dir, qwen_tokenizer, sentencepiece_tokenizer
+from groundkit.backbones.tokenizers import (
+    find_qwen2_tokenizer_dir,
+    qwen_tokenizer,
+    sentencepiece_tokenizer,
+    train_tokenizer,
+)
 
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "detect_backbone",
     "example_trace", "generate", "find_qwen2_tokenizer_dir", "grounding_instruction", "load_model", "qwen_tokenizer",
-    "sentencepiece_tokenizer",
+    "sentencepiece_tokenizer", "train_tokenizer",
 ]

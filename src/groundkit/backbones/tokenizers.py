@@ -61,6 +61,36 @@ def qwen_tokenizer(tokenizer_dir: str | Path | None = None) -> Any:
     return tok
 
 
+def train_tokenizer(texts: list[str], backbone: str = "qwen", vocab_size: int = 512) -> Any:
+    """A small byte-level BPE trained on ``texts`` (an experiment's own prompts and traces), with the
+    backbone family's special tokens (``qwen`` or ``gemma``) and digits kept one per token, so
+    every coordinate is written digit by digit. Saved with ``save_pretrained`` it loads like any
+    checkpoint's tokenizer; the decoder compiles its tables for it like for any other."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AddedToken, PreTrainedTokenizerFast
+
+    if backbone not in ("qwen", "gemma"):
+        raise ValueError(f"train_tokenizer: backbone must be 'qwen' or 'gemma', got {backbone!r}")
+    specials = QWEN_SPECIALS if backbone == "qwen" else GEMMA_SPECIALS
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([*texts, *corpus()], trainer)
+    if backbone == "qwen":
+        tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+        tok.add_special_tokens({"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in specials]})
+    else:
+        tok = PreTrainedTokenizerFast(
+            tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+            extra_special_tokens={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"},
+        )
+    tok.padding_side = "left"
+    return tok
+
+
 def sentencepiece_tokenizer(vocab_size: int = 700) -> Any:
     """A Gemma-style tokenizer: BPE over '▁'-joined text with byte fallback (<0xNN>), trained offline."""
     from tokenizers import Tokenizer, decoders, models, normalizers, trainers

@@ -8,6 +8,7 @@ from groundkit.interfaces.backbone import Backbone, BackboneError, LoadedModel, 
 from groundkit.interfaces.benchmark import BenchmarkAdapter
 from groundkit.interfaces.decoding import DecodingBackend
 from groundkit.interfaces.dialect import Dialect, read_grammar
+from groundkit.interfaces.experiment import Experiment, ExperimentOptions
 from groundkit.interfaces.grounding import GroundingType, RawGrounding, Syntax, default_reader
 from groundkit.interfaces.reward import RewardTerm
 from groundkit.interfaces.synth import (
@@ -20,7 +21,7 @@ from groundkit.interfaces.synth import (
 )
 
 __all__ = [
-    "Backbone", "BackboneError", "BenchmarkAdapter", "DecodingBackend", "Dialect", "ExtractionItem", "Extractor",
+    "Backbone", "BackboneError", "BenchmarkAdapter", "DecodingBackend", "Dialect", "Experiment", "ExperimentOptions", "ExtractionItem", "Extractor",
     "Grounder", "GroundingQuery", "GroundingType", "LoadedModel", "MaskCandidate", "ModelSize", "Mention", "RawGrounding",
     "RewardTerm", "Syntax", "default_reader", "read_grammar",
 ]

@@ -67,9 +67,9 @@ def _neutral(rng: np.random.Generator) -> np.ndarray:
     return np.clip(base + tint, 0, 255)
 
 
-def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A float (height, width, 3) background: plain, gradient, stripes or checker of neutral tones."""
-    kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+def background(rng: np.random.Generator, width: int, height: int, kinds: tuple[str, ...] = BACKGROUNDS) -> np.ndarray:
+    """A float (height, width, 3) background of one of ``kinds`` (plain, gradient, stripes, checker) in neutral tones."""
+    kind = kinds[int(rng.integers(len(kinds)))]
     a = _neutral(rng)
     b = np.clip(a + rng.uniform(-35, 35), 0, 255)
     img = np.empty((height, width, 3))
@@ -153,9 +153,10 @@ def _overlap_ok(m: np.ndarray, box: tuple[int, int, int, int], area: int, f: np.
     return inter <= limit * min(area, int(f.sum()))
 
 
-def paint(rng: np.random.Generator, objects: list[PlacedObject], width: int, height: int, noise: float) -> Image.Image:
+def paint(rng: np.random.Generator, objects: list[PlacedObject], width: int, height: int, noise: float,
+          backgrounds: tuple[str, ...] = BACKGROUNDS) -> Image.Image:
     """The picture: background, each object's visible pixels in its (slightly jittered) colour, then noise."""
-    img = background(rng, width, height)
+    img = background(rng, width, height, backgrounds)
     for o in objects:
         color = np.clip(np.array(COLORS[o.spec.color], float) + rng.uniform(-12, 12, size=3), 0, 255)
         img[o.mask] = color

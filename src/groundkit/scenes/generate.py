@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from groundkit.errors import GroundkitError
-from groundkit.scenes.compose import paint, place
-from groundkit.scenes.questions import counting_record, plan_counting, plan_spatial, spatial_record
+from groundkit.scenes.compose import BACKGROUNDS, paint, place
+from groundkit.scenes.questions import COUNT_BY, counting_record, plan_counting, plan_spatial, spatial_record
 from groundkit.scenes.shapes import COLORS, SHAPES
 
 SOURCE = "groundkit-scenes"
@@ -35,6 +35,24 @@ class SceneConfig:
     noise: float = 8.0
     shapes: tuple[str, ...] = SHAPES
     colors: tuple[str, ...] = field(default_factory=lambda: tuple(COLORS))
+    min_count: int = 0  # counting: fewest targets (0 allows scenes with none)
+    count_by: tuple[str, ...] = COUNT_BY  # counting: what questions name (shape, colour or both), drawn uniformly
+    max_distractors: int | None = None  # counting: None = up to max_objects - targets (at least one)
+    large_share: float = 0.35  # share of large objects
+    backgrounds: tuple[str, ...] = BACKGROUNDS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_count <= self.max_count:
+            raise GroundkitError(f"scene config: need 0 <= min_count ({self.min_count}) <= max_count ({self.max_count})")
+        if self.max_count > self.max_objects:
+            raise GroundkitError(f"scene config: max_count {self.max_count} exceeds max_objects {self.max_objects}")
+        unknown = [c for c in self.count_by if c not in ("both", "shape", "color")]
+        if unknown or not self.count_by:
+            raise GroundkitError(f"scene config: count_by must name both / shape / color, got {list(self.count_by)}")
+        bad = [b for b in self.backgrounds if b not in BACKGROUNDS] + [s for s in self.shapes if s not in SHAPES]
+        bad += [c for c in self.colors if c not in COLORS]
+        if bad or not self.backgrounds or not self.shapes or not self.colors:
+            raise GroundkitError(f"scene config: unknown or empty backgrounds / shapes / colors: {bad}")
 
 
 SIZES: dict[str, SceneConfig] = {
@@ -66,7 +84,9 @@ def make_scene(seed: int, index: int, config: SceneConfig | str = "base") -> tup
         if spatial:
             specs = plan_spatial(rng, cfg.shapes, cfg.colors, cfg.max_objects)
         else:
-            target, specs = plan_counting(rng, cfg.shapes, cfg.colors, cfg.max_objects, cfg.max_count)
+            target, specs = plan_counting(rng, cfg.shapes, cfg.colors, cfg.max_objects, cfg.max_count, min_count=cfg.min_count,
+                                          count_by=cfg.count_by, max_distractors=cfg.max_distractors,
+                                          large_share=cfg.large_share)
         objects = place(rng, specs, cfg.width, cfg.height)
         if objects is None:
             continue
@@ -76,7 +96,7 @@ def make_scene(seed: int, index: int, config: SceneConfig | str = "base") -> tup
         record = {"id": f"scene-{seed}-{index:06d}", "width": cfg.width, "height": cfg.height, **qa}
         record["source"] = SOURCE
         record["scene"] = [{"label": o.label, "box": [round(v, 6) for v in o.box]} for o in objects]
-        return record, paint(rng, objects, cfg.width, cfg.height, cfg.noise)
+        return record, paint(rng, objects, cfg.width, cfg.height, cfg.noise, cfg.backgrounds)
     raise GroundkitError(f"scene {index} of seed {seed}: no layout fits {cfg.width}x{cfg.height} after 200 tries")
 
 

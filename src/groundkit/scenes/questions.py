@@ -19,6 +19,7 @@ from groundkit.scenes.compose import ObjectSpec, PlacedObject
 MARGIN = 0.12  # unit-frame centroid gap for left/right/above/below
 CENTRE_MARGIN = 0.08  # gap in distance to the image centre
 AREA_RATIO = 1.5  # "larger" means at least this much more visible area
+COUNT_BY = ("both", "both", "both", "shape", "color")  # what a counting question names, drawn uniformly
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 
@@ -41,19 +42,26 @@ class CountTarget:
         return self.label + "s"
 
 
-def plan_counting(rng: np.random.Generator, shapes: tuple[str, ...], colors: tuple[str, ...], max_objects: int, max_count: int) -> tuple[CountTarget, list[ObjectSpec]]:
-    """A target and the objects to place: ``k`` targets (sometimes none) and near-miss distractors."""
-    kind = rng.choice(["both", "both", "both", "shape", "color"])
+def plan_counting(rng: np.random.Generator, shapes: tuple[str, ...], colors: tuple[str, ...], max_objects: int, max_count: int,
+                  *, min_count: int = 0, count_by: tuple[str, ...] = COUNT_BY, max_distractors: int | None = None,
+                  large_share: float = 0.35) -> tuple[CountTarget, list[ObjectSpec]]:
+    """A target and the objects to place: ``k`` targets (``min_count`` .. ``max_count``; with
+    ``min_count`` 0, sometimes none) and near-miss distractors (at most ``max_distractors``)."""
+    kind = rng.choice(list(count_by))
     shape, color = str(rng.choice(shapes)), str(rng.choice(colors))
     target = CountTarget(shape if kind != "color" else None, color if kind != "shape" else None)
-    k = 0 if rng.random() < 0.08 else int(rng.integers(1, max_count + 1))
-    specs = [ObjectSpec(shape if target.shape else str(rng.choice(shapes)), color if target.color else str(rng.choice(colors)), _size(rng)) for _ in range(k)]
-    n_distract = int(rng.integers(1, max(2, max_objects - k + 1)))
+    zero = rng.random() < 0.08
+    k = 0 if zero and min_count == 0 else int(rng.integers(max(1, min_count), max_count + 1))
+    specs = [ObjectSpec(shape if target.shape else str(rng.choice(shapes)), color if target.color else str(rng.choice(colors)), _size(rng, large_share)) for _ in range(k)]
+    if max_distractors is None:
+        n_distract = int(rng.integers(1, max(2, max_objects - k + 1)))
+    else:
+        n_distract = int(rng.integers(0, max(0, min(max_distractors, max_objects - k)) + 1))
     while len(specs) < k + n_distract:
         near = rng.random() < 0.7
         s = shape if near and rng.random() < 0.5 else str(rng.choice(shapes))
         c = color if near and s != shape else str(rng.choice(colors))
-        spec = ObjectSpec(s, c, _size(rng))
+        spec = ObjectSpec(s, c, _size(rng, large_share))
         if not target.matches(spec):
             specs.append(spec)
     order = rng.permutation(len(specs))
@@ -152,8 +160,8 @@ def _yes_no_question(relation: str, na: str, nb: str) -> str:
     return f"Is {na} {relation} {nb}?"
 
 
-def _size(rng: np.random.Generator) -> str:
-    return "large" if rng.random() < 0.35 else "small"
+def _size(rng: np.random.Generator, large_share: float = 0.35) -> str:
+    return "large" if rng.random() < large_share else "small"
 
 
 def _truth(o: PlacedObject, label: str) -> dict[str, Any]:

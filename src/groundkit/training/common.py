@@ -111,6 +111,17 @@ def config_callback(cfg: TrainConfig) -> Any:
     return SaveGroundkitConfig()
 
 
+def diagnostic_callbacks(cfg: TrainConfig, processor: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """The image-reliance callback (``diagnostics`` section) over ``rows`` (prompt, completion, images)."""
+    d = cfg.diagnostics
+    if not d.image_reliance_every or len(rows) < 2:
+        return []
+    from groundkit.training.diagnostics import image_reliance_callback
+
+    return [image_reliance_callback(processor, rows[: d.image_reliance_rows], d.image_reliance_every,
+                                    d.image_reliance_warn_after)]
+
+
 def finish(trainer: Any, cfg: TrainConfig) -> None:
     """Train (resuming if asked), then save the final adapter + processor to ``output_dir``."""
     trainer.train(resume_from_checkpoint=resume_checkpoint(cfg))

@@ -11,6 +11,7 @@ Sections (every key optional unless noted)::
     generation: {constrained: true, mask_consistent_logps: true, backend: groundkit,
                  max_new_tokens: 256, num_generations: 8, temperature: 1.0}
     dual_stream: {enabled: false, textual_rewards: {format: 1.0, answer: 1.0, consistency: 1.0}}
+    diagnostics: {image_reliance_every: 50, image_reliance_rows: 8, image_reliance_warn_after: 200}
     trl:        any SFTConfig / GRPOConfig argument (output_dir, learning_rate, max_steps, ...)
     resume_from_checkpoint: null | true | CHECKPOINT_DIR
 
@@ -94,6 +95,13 @@ class DualStreamConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    image_reliance_every: int = 50  # steps between image-reliance measurements (0: off)
+    image_reliance_rows: int = 8  # held rows (images rotated among them)
+    image_reliance_warn_after: int = 200  # warn if the model still ignores the image after this many steps
+
+
+@dataclass
 class TrainConfig:
     kind: str = "grpo"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -103,6 +111,7 @@ class TrainConfig:
     rewards: dict[str, float] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0})
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     dual_stream: DualStreamConfig = field(default_factory=DualStreamConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     trl: dict[str, Any] = field(default_factory=dict)
     resume_from_checkpoint: Any = None
     source: str | None = field(default=None, repr=False)
@@ -270,6 +279,11 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("generation.num_generations", f"GRPO needs >= 2 generations per prompt, got {g.num_generations}")
     if g.temperature <= 0:
         raise ConfigError("generation.temperature", f"must be > 0, got {g.temperature}")
+    d = cfg.diagnostics
+    if d.image_reliance_every < 0:
+        raise ConfigError("diagnostics.image_reliance_every", f"must be >= 0 (0 turns it off), got {d.image_reliance_every}")
+    if d.image_reliance_every and d.image_reliance_rows < 2:
+        raise ConfigError("diagnostics.image_reliance_rows", f"must be >= 2 (images are swapped among them), got {d.image_reliance_rows}")
     if cfg.lora.r < 1:
         raise ConfigError("lora.r", f"must be >= 1, got {cfg.lora.r}")
     managed = {"max_completion_length", "num_generations", "temperature", "reward_weights"}

@@ -215,3 +215,30 @@ def grpo_dataset(examples: list[Example], grammar: ComposedGrammar, dual_stream:
             row["textual_prompt"] = prompt_messages(ex.truth.question or "", textual_instruction or TEXTUAL_INSTRUCTION)
         rows.append(row)
     return _dataset(rows)
+
+
+def reference_rows(examples: list[Example], grammar: ComposedGrammar, n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` SFT-style rows (prompt, reference completion, images) for diagnostics during GRPO:
+    the example's own trace when it fits the grammar, else an oracle trace from its ground truth."""
+    parser = TraceParser(grammar)
+    rows: list[dict[str, Any]] = []
+    for ex in examples:
+        if len(rows) == n:
+            break
+        try:
+            text = target_trace(ex, grammar, parser, None) if ex.trace is not None else oracle_trace(ex, grammar)
+        except GroundkitError:
+            continue
+        rows.append({
+            "prompt": prompt_messages(ex.truth.question or "", grounding_instruction(grammar, ex.size)),
+            "completion": [{"role": "assistant", "content": text}],
+            "images": [ex.image if not isinstance(ex.image, (str, Path)) else _open_image(ex.image)],
+        })
+    return rows
+
+
+def _open_image(path: str | Path) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert("RGB")

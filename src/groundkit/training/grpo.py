@@ -25,6 +25,7 @@ from groundkit.text.grammar import ComposedGrammar
 from groundkit.training.common import (
     TrainingRun,
     config_callback,
+    diagnostic_callbacks,
     load_backbone,
     peft_config,
     training_grammar,
@@ -155,7 +156,7 @@ def grpo_arguments(cfg: TrainConfig, grammar: ComposedGrammar, weights: list[flo
 
 def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any = None) -> TrainingRun:
     """Everything for a GRPO run (model, LoRA, dataset, rewards, trainer) without training."""
-    from groundkit.training.data import grpo_dataset
+    from groundkit.training.data import grpo_dataset, reference_rows
 
     loaded = load_backbone(cfg)
     grammar = training_grammar(cfg, loaded)
@@ -176,7 +177,9 @@ def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any
     try:
         trainer = cls(model=loaded.model, reward_funcs=funcs, args=args, train_dataset=dataset,
                       processing_class=loaded.processor, peft_config=peft_config(cfg, loaded),
-                      callbacks=[config_callback(cfg)], grammar=grammar, constrained=g.constrained,
+                      callbacks=[config_callback(cfg), *diagnostic_callbacks(
+                          cfg, loaded.processor, reference_rows(examples, grammar, cfg.diagnostics.image_reliance_rows))],
+                      grammar=grammar, constrained=g.constrained,
                       mask_consistent_logps=g.mask_consistent_logps, decoding_backend=g.backend)
     except ValueError as exc:
         if "generation" in str(exc) or "batch" in str(exc):

@@ -9,6 +9,7 @@ from typing import Any
 from groundkit.training.common import (
     TrainingRun,
     config_callback,
+    diagnostic_callbacks,
     finish,
     load_backbone,
     peft_config,
@@ -17,6 +18,7 @@ from groundkit.training.common import (
 )
 from groundkit.training.config import TrainConfig, load_config
 from groundkit.training.data import read_examples, sft_dataset
+from groundkit.training.diagnostics import held_rows
 
 
 def _sft_trainer_class() -> type:
@@ -41,7 +43,9 @@ def build_sft(cfg: TrainConfig) -> TrainingRun:
                          completion_only_loss=cfg.trl.get("completion_only_loss", True))
     trainer = _sft_trainer_class()(
         model=loaded.model, args=args, train_dataset=dataset, processing_class=loaded.processor,
-        peft_config=peft_config(cfg, loaded), callbacks=[config_callback(cfg)],
+        peft_config=peft_config(cfg, loaded),
+        callbacks=[config_callback(cfg), *diagnostic_callbacks(cfg, loaded.processor,
+                                                               held_rows(dataset, cfg.diagnostics.image_reliance_rows))],
     )
     return TrainingRun(trainer, loaded, grammar, Path(cfg.output_dir), cfg)
 
