@@ -32,7 +32,8 @@ def _data_problem(batch: ScoringBatch, i: int) -> bool:
 @dataclass(frozen=True)
 class Format(RewardTerm):
     """1.0 when the completion parses under the dialect; ``prefix_credit`` for a valid but
-    unfinished prefix (a truncated completion); 0.0 otherwise."""
+    unfinished prefix (a truncated completion); 0.0 otherwise. Always the strict parse, also
+    when the batch reads leniently."""
 
     prefix_credit: float = 0.0
     name = "format"
@@ -41,7 +42,7 @@ class Format(RewardTerm):
     def score_one(self, batch: ScoringBatch, i: int) -> float | None:
         if _data_problem(batch, i):
             return None
-        if batch.trace(i) is not None:
+        if batch.parse_error(i) is None:
             return 1.0
         return self.prefix_credit if self.prefix_credit and batch.is_valid_prefix(i) else 0.0
 

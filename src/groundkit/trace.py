@@ -72,6 +72,18 @@ Segment = Union[Text, Grounding]
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A span that lenient reading skipped (a malformed, degenerate or out-of-frame grounding) and why."""
+
+    span: tuple[int, int]
+    reason: str
+    kind: str = "grounding"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"span": list(self.span), "reason": self.reason, "kind": self.kind}
+
+
+@dataclass(frozen=True)
 class Trace:
     """A parsed completion: ``think`` segments (text and groundings, in order) and the answer."""
 
@@ -79,6 +91,8 @@ class Trace:
     answer: str | None = None
     dialect: str | None = field(default=None, compare=False)
     source: str | None = field(default=None, compare=False, repr=False)
+    #: What lenient reading skipped (always empty for a strict parse).
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
 
     @property
     def groundings(self) -> list[Grounding]:
@@ -100,6 +114,8 @@ class Trace:
         d: dict[str, Any] = {"think": segs, "answer": self.answer}
         if self.dialect is not None:
             d["dialect"] = self.dialect
+        if self.problems:
+            d["problems"] = [p.to_dict() for p in self.problems]
         return d
 
     def to_json(self, **kwargs: Any) -> str:

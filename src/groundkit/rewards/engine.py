@@ -30,6 +30,15 @@ from groundkit.trace import Grounding, Trace
 
 log = logging.getLogger(__name__)
 NONE_POLICIES = ("sum", "renormalize")
+#: How terms read completions: ``strict`` (the dialect's parser: one flaw and the completion has
+#: no trace) or ``lenient`` (every well-formed grounding anywhere; see docs/rewards.md).
+READINGS = ("strict", "lenient")
+
+
+def check_reading(reading: str) -> str:
+    if reading not in READINGS:
+        raise GroundkitError(f"reading must be one of {', '.join(READINGS)}, got {reading!r}")
+    return reading
 
 
 @dataclass
@@ -50,16 +59,21 @@ class Sample:
 class ScoringBatch:
     """Completions with their ground truth, parsed lazily and once per distinct text.
 
-    ``trace(i)`` is the parsed :class:`Trace` (None when the text does not parse; the error
-    is ``parse_error(i)``). ``scores(term)`` memoises a term's values so composite terms
+    ``trace(i)`` is the :class:`Trace` the terms read: with ``reading="strict"`` the parsed
+    trace (None when the text does not parse), with ``reading="lenient"`` every well-formed
+    grounding and the answer read leniently (skipped spans in ``trace.problems``).
+    ``parse_error(i)`` and ``strict_trace(i)`` are always the strict parse's (the ``format``
+    term reads those). ``scores(term)`` memoises a term's values so composite terms
     (``grounded_if_correct``) reuse what the set already computed; ``cache`` holds
     intermediates terms share (e.g. the label-masked box IoU matrix of completion ``i``).
     """
 
-    def __init__(self, samples: Sequence[Sample], parser: TraceParser):
+    def __init__(self, samples: Sequence[Sample], parser: TraceParser, reading: str = "strict"):
         self.samples = list(samples)
         self.parser = parser
+        self.reading = check_reading(reading)
         self._parsed: dict[tuple[str, ImageSize | None], Trace | GroundkitError] = {}
+        self._lenient: dict[tuple[str, ImageSize | None], Trace | GroundkitError] = {}
         self._memo: dict[Hashable, list[float | None]] = {}
         self.cache: dict[Hashable, Any] = {}
         self.problems: list[tuple[str, str, str]] = []
@@ -74,20 +88,31 @@ class ScoringBatch:
     def truth(self, i: int) -> GroundTruth | None:
         return self.samples[i].truth
 
-    def _parse(self, i: int) -> Trace | GroundkitError:
+    def _parse(self, i: int, lenient: bool = False) -> Trace | GroundkitError:
         s = self.samples[i]
         size = s.truth.image_size if s.truth is not None else None
         key = (s.text, ImageSize(*size) if size else None)
-        hit = self._parsed.get(key)
+        cache = self._lenient if lenient else self._parsed
+        hit = cache.get(key)
         if hit is None:
-            try:
-                hit = self.parser.parse(s.text, key[1])
-            except GroundkitError as exc:  # ParseError, or FrameError for pixel frames without a size
-                hit = exc
-            self._parsed[key] = hit
+            strict = self._parsed.get(key) if lenient else None
+            if isinstance(strict, Trace):  # a text that parses strictly reads the same leniently
+                hit = strict
+            else:
+                try:
+                    hit = self.parser.parse(s.text, key[1], lenient=True) if lenient else self.parser.parse(s.text, key[1])
+                except GroundkitError as exc:  # ParseError, or FrameError for pixel frames without a size
+                    hit = exc
+            cache[key] = hit
         return hit
 
     def trace(self, i: int) -> Trace | None:
+        """The trace the terms read (strict or lenient, per the batch's ``reading``)."""
+        result = self._parse(i, self.reading == "lenient")
+        return result if isinstance(result, Trace) else None
+
+    def strict_trace(self, i: int) -> Trace | None:
+        """The strict parse's trace whatever the reading (None when the text does not parse)."""
         result = self._parse(i)
         return result if isinstance(result, Trace) else None
 
@@ -103,6 +128,7 @@ class ScoringBatch:
         return self.cache[key]
 
     def parse_error(self, i: int) -> GroundkitError | None:
+        """The strict parse's error (whatever the reading): why the completion is not well-formed."""
         result = self._parse(i)
         return None if isinstance(result, Trace) else result
 
@@ -112,7 +138,7 @@ class ScoringBatch:
 
     def parse_all(self) -> None:
         for i in range(len(self)):
-            self._parse(i)
+            self._parse(i, self.reading == "lenient")
 
     def groups(self) -> dict[Hashable, list[int]]:
         """Indices of the completions of each group, in order."""
@@ -168,9 +194,11 @@ class RewardResult:
 
 class RewardSet:
     """Weighted reward terms. ``none`` is ``"sum"`` (None terms left out of the weighted sum,
-    as TRL does) or ``"renormalize"`` (weights of the applicable terms rescaled to the full weight)."""
+    as TRL does) or ``"renormalize"`` (weights of the applicable terms rescaled to the full weight).
+    ``reading`` is how the terms read completions: ``"strict"`` (default) or ``"lenient"``;
+    the ``format`` term is strict either way."""
 
-    def __init__(self, terms: Iterable[tuple[RewardTerm, float]], none: str = "sum"):
+    def __init__(self, terms: Iterable[tuple[RewardTerm, float]], none: str = "sum", reading: str = "strict"):
         self.terms = list(terms)
         if not self.terms:
             raise GroundkitError("a reward set needs at least one term")
@@ -186,6 +214,7 @@ class RewardSet:
         if none not in NONE_POLICIES:
             raise GroundkitError(f"none policy must be one of {', '.join(NONE_POLICIES)}, got {none!r}")
         self.none = none
+        self.reading = check_reading(reading)
 
     @property
     def names(self) -> list[str]:
@@ -196,7 +225,7 @@ class RewardSet:
         return [w for _, w in self.terms]
 
     @classmethod
-    def from_spec(cls, spec: str | Sequence[str], registry: Any = None, none: str = "sum") -> RewardSet:
+    def from_spec(cls, spec: str | Sequence[str], registry: Any = None, none: str = "sum", reading: str = "strict") -> RewardSet:
         """``"format,answer,point_f1:0.5"`` -> a set (weight 1 unless ``name:weight``)."""
         if registry is None:
             from groundkit.registry import get_registry
@@ -211,7 +240,7 @@ class RewardSet:
             except ValueError:
                 raise GroundkitError(f"reward weight must be a number, got {weight!r} in {item!r}") from None
             terms.append((registry.reward_term(name.strip()), w))
-        return cls(terms, none)
+        return cls(terms, none, reading)
 
     def batch(
         self,
@@ -250,7 +279,7 @@ class RewardSet:
             )
             for i, (text, truth) in enumerate(zip(completions, truths, strict=True))
         ]
-        return ScoringBatch(samples, get_parser(dialect, frame, types))
+        return ScoringBatch(samples, get_parser(dialect, frame, types), self.reading)
 
     def score(self, batch: ScoringBatch) -> RewardResult:
         values = {term.name: batch.scores(term) for term, _ in self.terms}

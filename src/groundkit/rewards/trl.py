@@ -25,6 +25,7 @@ from typing import Any
 from groundkit.errors import DataError, GroundkitError
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet, RewardTerm, Sample, ScoringBatch
+from groundkit.rewards.engine import check_reading
 from groundkit.rewards.groundtruth import KNOWN_FIELDS, GroundTruth
 from groundkit.text.parser import get_parser
 
@@ -154,8 +155,9 @@ class BatchCache:
     """
 
     def __init__(self, dialect: str = "groundkit", frame: str | None = None, types: Sequence[str] | None = None,
-                 column: str = GROUND_TRUTH_COLUMN):
+                 column: str = GROUND_TRUTH_COLUMN, reading: str = "strict"):
         self.dialect, self.frame, self.types, self.column = dialect, frame, tuple(types) if types else None, column
+        self.reading = check_reading(reading)
         self._reset()
 
     def _reset(self) -> None:
@@ -165,7 +167,7 @@ class BatchCache:
         self._warned: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"dialect": self.dialect, "frame": self.frame, "types": self.types, "column": self.column}
+        return {"dialect": self.dialect, "frame": self.frame, "types": self.types, "column": self.column, "reading": self.reading}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -188,7 +190,7 @@ class BatchCache:
             prompt: Hashable = str(prompts[i]) if prompts is not None else None
             group = truth.id if truth is not None and truth.id else prompt
             samples.append(Sample(completion_text(completion), truth, error, group, truth.id if truth is not None else None))
-        self._key, self._batch = completions, ScoringBatch(samples, get_parser(self.dialect, self.frame, self.types))
+        self._key, self._batch = completions, ScoringBatch(samples, get_parser(self.dialect, self.frame, self.types), self.reading)
         return self._batch
 
 
@@ -196,9 +198,9 @@ class GroundkitReward:
     """One reward term as a TRL reward function; returns the term's values (None where it does not apply)."""
 
     def __init__(self, term: RewardTerm | str, dialect: str = "groundkit", frame: str | None = None,
-                 types: Sequence[str] | None = None, cache: BatchCache | None = None):
+                 types: Sequence[str] | None = None, cache: BatchCache | None = None, reading: str = "strict"):
         self.term = get_registry().reward_term(term) if isinstance(term, str) else term
-        self.cache = cache or BatchCache(dialect, frame, types)
+        self.cache = cache or BatchCache(dialect, frame, types, reading=reading)
         self.__name__ = self.term.name
 
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (),
@@ -214,9 +216,9 @@ class GroundkitRewardSet:
     each term's batch mean and share of None go to TRL's ``log_metric`` (``groundkit/<term>``)."""
 
     def __init__(self, rewards: RewardSet | str, dialect: str = "groundkit", frame: str | None = None,
-                 types: Sequence[str] | None = None, name: str = "groundkit"):
-        self.rewards = RewardSet.from_spec(rewards) if isinstance(rewards, str) else rewards
-        self.cache = BatchCache(dialect, frame, types)
+                 types: Sequence[str] | None = None, name: str = "groundkit", reading: str | None = None):
+        self.rewards = RewardSet.from_spec(rewards, reading=reading or "strict") if isinstance(rewards, str) else rewards
+        self.cache = BatchCache(dialect, frame, types, reading=reading or self.rewards.reading)
         self.__name__ = name
 
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (),
@@ -232,15 +234,16 @@ class GroundkitRewardSet:
 
 
 def trl_reward_funcs(spec: str | RewardSet, dialect: str = "groundkit", frame: str | None = None,
-                     types: Sequence[str] | None = None) -> tuple[list[GroundkitReward], list[float]]:
+                     types: Sequence[str] | None = None, reading: str | None = None) -> tuple[list[GroundkitReward], list[float]]:
     """Reward functions for ``GRPOTrainer(reward_funcs=...)`` and their weights for
-    ``GRPOConfig(reward_weights=...)``; they share one per-batch parse cache.
+    ``GRPOConfig(reward_weights=...)``; they share one per-batch parse cache. ``reading``
+    (``strict``/``lenient``; default: the reward set's) is how the terms read completions.
 
     Example::
 
         funcs, weights = trl_reward_funcs("format,answer,point_f1:0.5", dialect="groundkit")
         GRPOTrainer(model, reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...), ...)
     """
-    rewards = RewardSet.from_spec(spec) if isinstance(spec, str) else spec
-    cache = BatchCache(dialect, frame, types)
+    rewards = RewardSet.from_spec(spec, reading=reading or "strict") if isinstance(spec, str) else spec
+    cache = BatchCache(dialect, frame, types, reading=reading or rewards.reading)
     return [GroundkitReward(term, cache=cache) for term, _ in rewards.terms], rewards.weights

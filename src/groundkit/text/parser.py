@@ -13,6 +13,7 @@ from groundkit.errors import FrameError, GrammarError, GroundkitError, ParseErro
 from groundkit.frames import Frame, ImageSize
 from groundkit.interfaces.grounding import default_reader
 from groundkit.text.grammar import ComposedGrammar, get_grammar
+from groundkit.text.lenient import LenientReader
 from groundkit.text.regex import grammar_pattern, loop_pattern
 from groundkit.trace import Grounding, Segment, Text, Trace
 
@@ -30,6 +31,7 @@ class TraceParser:
         self.lark = grammar.lark
         self._patterns: dict[str, Any] = {}
         self._fast = self._loop = None
+        self._lenient: LenientReader | None = None
         if fast:
             try:
                 self._fast = grammar_pattern(grammar)
@@ -89,10 +91,20 @@ class TraceParser:
         return ParseError(found, text, pos, expected)
 
     # --- parsing --------------------------------------------------------------------------
-    def parse(self, text: str, image_size: ImageSize | None = None) -> Trace:
-        """Parse ``text``; raise :class:`ParseError` with position and expectations on bad text."""
+    def parse(self, text: str, image_size: ImageSize | None = None, lenient: bool = False) -> Trace:
+        """Parse ``text``; raise :class:`ParseError` with position and expectations on bad text.
+
+        ``lenient=True`` never raises for content: text that does not parse strictly is read by
+        :class:`~groundkit.text.lenient.LenientReader` (every well-formed grounding anywhere,
+        the skipped ones in ``trace.problems``).
+        """
         if not isinstance(text, str):
             raise ParseError(f"expected text, got {type(text).__name__}", "", 0)
+        if lenient:
+            try:
+                return self.parse(text, image_size)
+            except ParseError:
+                return self.lenient_reader().read(text, image_size)
         match = self._fast.fullmatch(text) if self._fast is not None else None
         if match is not None:
             return self._from_match(match, text, image_size)
@@ -123,6 +135,12 @@ class TraceParser:
             err = self._error(reduced, exc)
             offset = err.offset + cut if err.offset >= head else err.offset
             raise ParseError(err.reason, text, offset, err.expected, err.truncated) from None
+
+    def lenient_reader(self) -> LenientReader:
+        """The lenient reader of this grammar (built on first use)."""
+        if self._lenient is None:
+            self._lenient = LenientReader(self)
+        return self._lenient
 
     def is_valid_prefix(self, text: str) -> bool:
         """True when ``text`` parses, or is cut short of a text that would (a truncated completion)."""
@@ -159,21 +177,26 @@ class TraceParser:
             while k < len(terminals) and terminals[k][1] <= end:
                 inside.append(terminals[k])
                 k += 1
-            gtype = self.grammar.grounding_type(type_name)
-            if self.grammar.syntax(type_name).reader is default_reader:
-                label = None
-                nums = []
-                for s, e, name in inside:
-                    if name == "NUM":
-                        nums.append((s, e))
-                    elif name == "LABEL" and text[s:e].strip():
-                        label = text[s:e]
-                think.append(self._grounding(gtype, label, nums, (start, end), text, extents))
-            else:
-                tokens = [Token(name, text[s:e], start_pos=s, end_pos=e) for s, e, name in inside]
-                think.extend(self._read(gtype, tokens, (start, end), text, extents))
+            think.extend(self._element(type_name, inside, (start, end), text, extents))
         answer = "".join(text[s:e] for s, e in m.spans("ANSWER")) if "ANSWER" in groups else ""
         return Trace(tuple(think), answer, dialect=self.grammar.dialect.name, source=text)
+
+    def _element(
+        self, type_name: str, inside: list[tuple[int, int, str]], span: tuple[int, int], text: str, extents: _Extents
+    ) -> list[Grounding]:
+        """Groundings of one matched element from its captured terminals ``(start, end, name)``."""
+        gtype = self.grammar.grounding_type(type_name)
+        if self.grammar.syntax(type_name).reader is default_reader:
+            label = None
+            nums = []
+            for s, e, name in inside:
+                if name == "NUM":
+                    nums.append((s, e))
+                elif name == "LABEL" and text[s:e].strip():
+                    label = text[s:e]
+            return [self._grounding(gtype, label, nums, span, text, extents)]
+        tokens = [Token(name, text[s:e], start_pos=s, end_pos=e) for s, e, name in inside]
+        return self._read(gtype, tokens, span, text, extents)
 
     def _build(self, tree: Tree, text: str, size: ImageSize | None) -> Trace:
         extents = _Extents(self.grammar.frame, size)
@@ -252,14 +275,31 @@ def get_parser(dialect: str = "groundkit", frame: str | None = None, types: Sequ
     return TraceParser(get_grammar(dialect, frame, types))
 
 
+_PARSERS: dict[tuple[Any, ...], TraceParser] = {}
+
+
+def _cached_parser(dialect: str, frame: str | None, types: tuple[str, ...] | None) -> TraceParser:
+    """One parser per composed grammar (its lenient reader is built once, on first use)."""
+    grammar = get_grammar(dialect, frame, types)
+    parser = _PARSERS.get((dialect, frame, types))
+    if parser is None or parser.grammar is not grammar:
+        parser = _PARSERS[(dialect, frame, types)] = TraceParser(grammar)
+    return parser
+
+
 def parse(
     text: str,
     dialect: str = "groundkit",
     frame: str | None = None,
     types: Sequence[str] | None = None,
     image_size: ImageSize | tuple[int, int] | None = None,
+    lenient: bool = False,
 ) -> Trace:
-    """Parse model output in ``dialect`` into a :class:`Trace` (canonical unit coordinates)."""
+    """Parse model output in ``dialect`` into a :class:`Trace` (canonical unit coordinates).
+
+    Strict by default (bad text raises :class:`ParseError`); ``lenient=True`` recovers every
+    well-formed grounding anywhere in the text and records what it skipped in ``trace.problems``.
+    """
     if isinstance(image_size, tuple):
         image_size = ImageSize(*image_size)
-    return get_parser(dialect, frame, types).parse(text, image_size)
+    return _cached_parser(dialect, frame, tuple(types) if types is not None else None).parse(text, image_size, lenient)
