@@ -123,12 +123,13 @@ def test_bad_records_are_reported_by_id_and_the_run_goes_on(scenes, tmp_path):
 
 
 def test_eval_cli_with_two_benchmarks_and_the_model_seam(scenes, tmp_path):
-    import bench_fixtures as fx
+    import bench_published_fixtures as fx
 
     vsr = fx.vsr(tmp_path)
+    first_two = [t.id for t in gk.load_benchmark("vsr", vsr) if isinstance(t, gk.GroundTruth)][:2]
     comp = completions(scenes, tmp_path / "c.jsonl", wrong=0.0, invalid=0.0)
     with comp.open("a") as f:
-        for rid, answer in (("000000085637-1", "no"), ("000000085637-2", "no")):
+        for rid, answer in zip(first_two, ("no", "no")):
             f.write(json.dumps({"bench": "vsr", "id": rid, "completion": f"<think>The bed is there.</think><answer>{answer}</answer>"}) + "\n")
     runner = CliRunner()
     args = ["eval", "--bench", f"scenes:{scenes}", "--bench", f"vsr:{vsr}", "--completions", str(comp), "--out", str(tmp_path / "o"), "--json"]

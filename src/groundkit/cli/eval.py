@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from groundkit.errors import GroundkitError
 from groundkit.eval import METRICS, EvalConfig, evaluate, summary_table
+from groundkit.eval.benchmarks import with_images
 from groundkit.eval.runner import bench_specs
 
 from .app import app
@@ -20,7 +21,8 @@ from .text import DIALECT, FIELD, FRAME
 
 @app.command("eval")
 def eval_command(
-    bench: list[str] = typer.Option(..., "--bench", "-b", help="NAME:PATH, repeatable (see `groundkit plugins` for adapters)."),
+    bench: list[str] = typer.Option(..., "--bench", "-b", help="NAME:PATH[:SPLIT][?images=DIR], repeatable (see `groundkit plugins`; docs/benchmarks.md)."),
+    images: Path = typer.Option(None, "--images", "--media", help="Folder of the benchmarks' images, for specs that name none."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: results.jsonl, results.json, report.html, gallery/."),
     completions: str = typer.Option(None, "--completions", "-c", help="JSONL of completions keyed by record id (optional bench field)."),
     model: str = typer.Option(None, "--model", "-m", help="Model spec (checkpoint folder or tiny:<backbone>) to generate with."),
@@ -42,7 +44,7 @@ def eval_command(
     if limit is not None and limit < 1:
         raise GroundkitError(f"--limit must be at least 1, got {limit}")
     config = EvalConfig(
-        bench_specs(bench), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit,
+        bench_specs(with_images(bench, images)), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit,
         max_new_tokens=max_new_tokens,
     )
     with Progress(

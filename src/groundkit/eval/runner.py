@@ -143,8 +143,9 @@ def evaluate(
     todo: list[tuple[str, GroundTruth]] = []
     keys: list[Key] = []
     for spec in config.benches:
-        name, path = parse_bench_spec(spec)
-        for item in load_benchmark(name, path, root / "media" / name, config.limit):
+        bench = parse_bench_spec(spec)
+        name = bench.name
+        for item in load_benchmark(name, bench.path, root / "media" / name, config.limit, split=bench.split, images=bench.images):
             if isinstance(item, DataError):
                 problems.append(f"{name}: {item}")
                 continue
@@ -192,8 +193,13 @@ def evaluate(
 
 
 def bench_specs(benches: Sequence[str]) -> list[str]:
-    """Validate ``NAME:PATH`` specs early (a clear error before any work)."""
+    """Validate ``NAME:PATH[:SPLIT]`` specs early (a clear error before any work); a name given twice is refused
+    (its records would share ids)."""
+    seen: set[str] = set()
     for spec in benches:
-        name, _ = parse_bench_spec(spec)
+        name = parse_bench_spec(spec).name
         get_registry().benchmark_adapter(name)
+        if name in seen:
+            raise GroundkitError(f"benchmark {name} is given twice (its records would share ids): evaluate one split per --out")
+        seen.add(name)
     return list(benches)

@@ -13,11 +13,15 @@ if TYPE_CHECKING:
 
 class BenchmarkAdapter:
     """Base class of adapters. Subclasses set ``name`` (and ``description``, ``formats``) and
-    implement :meth:`load`, yielding one :class:`GroundTruth` or :class:`DataError` per row."""
+    implement :meth:`load`, yielding one :class:`GroundTruth` or :class:`DataError` per row.
+    ``split`` (None: the only split there is) and ``images`` (a folder of the benchmark's
+    images) come from ``--bench NAME:PATH[:SPLIT][?images=DIR]``; an adapter whose ``load``
+    lacks them refuses specs that set them."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     formats: ClassVar[str] = ""
 
-    def load(self, path: Path, media_dir: Path | None = None) -> Iterator[GroundTruth | DataError]:
+    def load(self, path: Path, media_dir: Path | None = None, split: str | None = None,
+             images: Path | None = None) -> Iterator[GroundTruth | DataError]:
         raise NotImplementedError(f"benchmark adapter {self.name!r} does not implement load()")
