@@ -21,15 +21,21 @@ def grounded_logits_processor(
     image_sizes: Sequence[ImageSize | None] | None = None,
     max_new_tokens: int | None = None,
     backend: str = DEFAULT_BACKEND,
+    num_return_sequences: int = 1,
 ) -> Any:
     """A ``transformers`` logits processor enforcing ``grammar`` for one generation batch
-    (row ``i`` belongs to ``image_sizes[i]``), from the named decoding backend."""
+    (row ``i`` belongs to ``image_sizes[i // num_return_sequences]``), from the named
+    decoding backend. The built-in backend's processor offers ``generate_kwargs()`` and
+    ``decode(sequences)``: ``model.generate(**inputs, **proc.generate_kwargs())``."""
     from groundkit.registry import get_registry
 
     chosen = get_registry().decoding_backend(backend)
     reason = chosen.unavailable()
     if reason is not None:
         raise GroundkitError(f"decoding backend {backend!r} cannot run here: {reason}")
+    if num_return_sequences != 1:  # only backends that take it (older third-party ones need not)
+        return chosen.logits_processor(tokenizer, grammar, image_sizes=image_sizes, max_new_tokens=max_new_tokens,
+                                       num_return_sequences=num_return_sequences)
     return chosen.logits_processor(tokenizer, grammar, image_sizes=image_sizes, max_new_tokens=max_new_tokens)
 
 
@@ -44,12 +50,12 @@ def replay_mask(tokenizer: Any, grammar: ComposedGrammar, logits: Any, completio
 
 
 def __getattr__(name: str) -> Any:  # torch-backed names load on first use
-    if name in ("GroundedLogitsProcessor", "compile_constraint", "make_processor"):
+    if name in ("DecodingWarning", "GroundedLogitsProcessor", "compile_constraint", "make_processor"):
         from groundkit.decoding import processor
 
         return getattr(processor, name)
     raise AttributeError(name)
 
 
-__all__ = ["DEFAULT_BACKEND", "DecodingBackend", "GroundedLogitsProcessor", "GroundkitBackend", "compile_constraint",
+__all__ = ["DEFAULT_BACKEND", "DecodingBackend", "DecodingWarning", "GroundedLogitsProcessor", "GroundkitBackend", "compile_constraint",
            "grounded_logits_processor", "make_processor", "replay_mask"]

@@ -22,7 +22,7 @@ class GroundkitBackend(DecodingBackend):
     enforces_values = True
 
     def logits_processor(self, tokenizer: Any, grammar: ComposedGrammar, image_sizes: Sequence[ImageSize | None] | None = None,
-                         max_new_tokens: int | None = None) -> Any:
+                         max_new_tokens: int | None = None, num_return_sequences: int = 1) -> Any:
         from groundkit.decoding.processor import make_processor
 
-        return make_processor(tokenizer, grammar, image_sizes, max_new_tokens)
+        return make_processor(tokenizer, grammar, image_sizes, max_new_tokens, num_return_sequences=num_return_sequences)
