@@ -15,6 +15,8 @@ from typing import ClassVar
 from groundkit.errors import FrameError
 
 AXES = ("x", "y")
+MAX_SIDE = 1 << 24
+"""The largest image side (and resize parameter) a frame accepts: 16.7 M pixels."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class ImageSize:
             raise FrameError(f"image size must look like 640x480, got {text!r}") from exc
 
 
-def _positive_int(value: object, what: str) -> int:
+def _positive_int(value: object, what: str, limit: int = MAX_SIDE) -> int:
     """``value`` as a positive int (integral floats allowed); a :class:`FrameError` for bools, NaN, inf, 0, -1, 2.5."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise FrameError(f"{what} must be a positive integer, got {value!r}")
@@ -46,6 +48,8 @@ def _positive_int(value: object, what: str) -> int:
         raise FrameError(f"{what} must be a positive integer, got {value!r}")
     if int(value) <= 0:
         raise FrameError(f"{what} must be positive, got {value!r}")
+    if int(value) > limit:
+        raise FrameError(f"{what} {str(value)[:40]} exceeds the largest supported value ({limit})")
     return int(value)
 
 
@@ -58,7 +62,7 @@ def smart_resize(
     """
     height, width = _positive_int(height, "image height"), _positive_int(width, "image width")
     factor, min_pixels, max_pixels = (
-        _positive_int(v, k) for v, k in ((factor, "factor"), (min_pixels, "min_pixels"), (max_pixels, "max_pixels"))
+        _positive_int(v, k, MAX_SIDE**2) for v, k in ((factor, "factor"), (min_pixels, "min_pixels"), (max_pixels, "max_pixels"))
     )
     if max(height, width) / min(height, width) > 200:
         raise FrameError(f"aspect ratio {max(height, width) / min(height, width):.1f} exceeds 200 ({width}x{height})")

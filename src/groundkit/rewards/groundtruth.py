@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from groundkit.errors import DataError
+from groundkit.frames import MAX_SIDE
 from groundkit.geometry import Box, mask_bbox, point_in_polygon, polygon_bbox, rasterize_polygon, rle_decode
 from groundkit.records import decode_text, jsonl_values, loads_json, read_bytes
 from groundkit.rewards.matching import label_keys
@@ -183,6 +184,16 @@ class GroundTruth:
         return cls.from_dict(obj, default_id)
 
 
+def _finite(value: Any) -> bool:
+    """A number (not a bool) that is finite as a float: NaN, inf and ints beyond 1e308 are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 KNOWN_FIELDS = {"id", "image", "width", "height", "question", "answer", "answer_type", "choices", "objects", "synonyms", "coords"}
 
 
@@ -193,7 +204,10 @@ class _Reader:
         if not isinstance(d, Mapping):
             raise DataError(f"ground truth must be an object, got {type(d).__name__}", default_id)
         self.d = d
-        self.rid = str(d["id"]) if d.get("id") is not None else default_id
+        try:
+            self.rid = str(d["id"]) if d.get("id") is not None else default_id
+        except ValueError:  # an integer of more than 4300 digits
+            raise DataError("id is a number too long to write", default_id) from None
         self.scale = (1.0, 1.0)
 
     def fail(self, message: str) -> DataError:
@@ -215,8 +229,8 @@ class _Reader:
         answer = d.get("answer")
         if answer is not None and (isinstance(answer, bool) or not isinstance(answer, (str, int, float))):
             raise self.fail(f"answer must be text or a number, got {type(answer).__name__} {str(answer)[:40]}")
-        if isinstance(answer, float) and not math.isfinite(answer):
-            raise self.fail(f"answer must be a finite number, got {answer!r}")
+        if isinstance(answer, (int, float)) and not _finite(answer):
+            raise self.fail(f"answer must be a finite number, got {str(answer)[:40]}")
         for key in ("question", "image"):
             if d.get(key) is not None and not isinstance(d[key], str):
                 raise self.fail(f"{key} must be text, got {type(d[key]).__name__}")
@@ -251,17 +265,19 @@ class _Reader:
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
-            or not math.isfinite(value)
+            or not _finite(value)
             or value <= 0
             or value != int(value)
         ):
-            raise self.fail(f"{key} must be a positive integer, got {value!r}")
+            raise self.fail(f"{key} must be a positive integer, got {str(value)[:40]}")
+        if value > MAX_SIDE:
+            raise self.fail(f"{key} {str(value)[:40]} exceeds the largest supported side ({MAX_SIDE} pixels)")
         return int(value)
 
     def numbers(self, values: Any, where: str, count: int | None = None) -> tuple[float, ...]:
         if not isinstance(values, (list, tuple)) or (count is not None and len(values) != count):
             raise self.fail(f"{where} must be a list of {count or 'even number of'} numbers, got {str(values)[:60]}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if not all(_finite(v) for v in values):
             raise self.fail(f"{where} must hold finite numbers (not text or true/false), got {str(values)[:60]}")
         out = tuple(float(v) / self.scale[i % 2] for i, v in enumerate(values))
         if not all(-1e-6 <= v <= 1 + 1e-6 for v in out):
