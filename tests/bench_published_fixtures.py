@@ -157,8 +157,8 @@ def vsr(root: Path) -> Path:
 
 
 def vsr_hf(root: Path) -> Path:
-    # Source: huggingface.co/datasets/cambridgeltl/vsr_random: train.jsonl, dev.jsonl, test.jsonl at the top (the
-    # same objects as the GitHub splits), images from its images.zip unpacked to images/.
+    # Source: huggingface.co/datasets/cambridgeltl/vsr_random (files): train.jsonl, dev.jsonl, test.jsonl at the top,
+    # the same objects as the GitHub splits; the repo holds no images: here the authors' zip is unpacked to images/.
     d = root / "vsr_random"
     (d / "images").mkdir(parents=True)
     (d / "images" / "000000085637.jpg").write_bytes(png(120, 90))

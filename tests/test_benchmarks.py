@@ -253,6 +253,33 @@ def test_unknown_benchmark_and_missing_data():
         list(gk.load_benchmark("vsr", "/nonexistent/file.jsonl"))
 
 
+PUBLISHED = {  # name: (fixture, spec suffix, images folder under tmp_path, records evaluated, problems)
+    "countbenchqa": (lambda root: fx.countbenchqa(root).parents[1], "", None, 2, 1),
+    "pixmo-count": (fx.pixmo_count, ":validation", "pixmo-images", 3, 1),
+    "cv-bench-2d": (fx.cv_bench, "", None, 2, 1),
+    "vsr": (lambda root: fx.vsr(root).parents[3], ":random/test", "coco", 3, 2),
+    "blink": (fx.blink, ":val", None, 6, 0),
+    "whatsup": (fx.whatsup, "", None, 9, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_groundkit_eval_runs_each_published_layout(name, tmp_path):
+    make, split, images, n, problems = PUBLISHED[name]
+    path = make(tmp_path)
+    spec = f"{name}:{path}{split}"
+    bench = parse_bench_spec(spec)
+    folder = tmp_path / images if images else None
+    ids = [t.id for t in gk.load_benchmark(name, bench.path, split=bench.split, images=folder) if isinstance(t, gk.GroundTruth)]
+    comp = tmp_path / "c.jsonl"
+    comp.write_text("".join(json.dumps({"id": rid, "completion": "<think>Looking.</think><answer>A</answer>"}) + "\n" for rid in ids))
+    args = ["eval", "--bench", spec, "--completions", str(comp), "--out", str(tmp_path / "o"), "--json"]
+    result = CliRunner().invoke(app, args + (["--images", str(folder)] if folder else []))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["summary"]["by_benchmark"][name]["n"] == n == len(ids) and report["problems"] == problems
+
+
 def test_eval_cli_scores_blink_val_and_generates_only_for_test(tmp_path):
     d = fx.blink(tmp_path)
     comp = tmp_path / "c.jsonl"
