@@ -9,6 +9,8 @@ from pathlib import Path
 
 import bench_published_fixtures as fx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,6 +38,17 @@ def test_bench_spec_names_path_split_and_images(tmp_path):
     for bad in ("vsr", ":x", "vsr:", "vsr:x?spilt=val", "vsr:x:val?split=test"):
         with pytest.raises(gk.GroundkitError):
             parse_bench_spec(bad)
+
+
+_PART = st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="._-/ "), min_size=1, max_size=12).map(str.strip).filter(
+    lambda t: t and not t.startswith("/") and not t.endswith("/") and "//" not in t)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=_PART.filter(lambda t: "/" not in t), path=_PART, split=st.none() | _PART, images=st.none() | _PART)
+def test_bench_spec_text_round_trips(name, path, split, images):
+    spec = BenchSpec(name, Path(path), split, Path(images) if images else None)
+    assert parse_bench_spec(str(spec)) == spec
 
 
 def test_a_folder_with_several_splits_needs_one_named(tmp_path):
@@ -133,7 +146,7 @@ def test_cv_bench_repo_folder_reads_the_2d_split_once(tmp_path, caplog):
         good, bad = load("cv-bench-2d", d, tmp_path / "media")
     assert [(t.id, t.answer, t.extra["task"]) for t in good] == [("0", "C", "counting"), ("1", "B", "spatial")]
     assert len(bad) == 1 and bad[0].record_id == "3"  # answer (E) of two choices
-    assert "test_2d.jsonl hold the same records and are not read" in caplog.text
+    assert "test_2d.jsonl holds the same records and is not read" in caplog.text
     assert good[0].choices == ("0", "3", "2", "1") and "(C) 2" in good[0].question
     assert gk.answer_correct("C", good[0]) == 1.0 and gk.answer_correct("2", good[0]) == 1.0
     (only_3d,) = load("cv-bench-2d", d, split="test_3d")[1]

@@ -156,7 +156,8 @@ def data_files(path: str | Path, split: str | None = None, prefer: Sequence[str]
         kept = [f for f in files if f.suffix.lower() == suffix]
         dropped = [f.name for f in files if f.suffix.lower() != suffix]
         if dropped:
-            log.warning("%s: reading %s; %s hold the same records and are not read", p, ", ".join(f.name for f in kept), ", ".join(dropped))
+            log.warning("%s: reading %s; %s %s the same records and %s not read", p, ", ".join(f.name for f in kept), ", ".join(dropped),
+                        *(("holds", "is") if len(dropped) == 1 else ("hold", "are")))
         out += [(f, key[1]) for f in kept]
     return out
 
