@@ -78,31 +78,52 @@ def check_replay_support(processor: Any, backend: str) -> None:
         )
 
 
-def masked_logps(logits: Any, completion_ids: Any, completion_mask: Any, processor: Any,
-                 compute_entropy: bool) -> tuple[Any, Any, int]:
-    """Log-probs (and entropies) of ``completion_ids`` under the replayed masks.
+def masked_logps(logits: Any, completion_ids: Any, completion_mask: Any, processor: Any, compute_entropy: bool,
+                 temperature: float = 1.0, offset: int = 0) -> tuple[Any, Any, int]:
+    """Log-probs (and entropies) of ``completion_ids`` (B, T) under the replayed masks.
 
-    ``logits`` (B, T, V) predict ``completion_ids`` (B, T). Returns (logps, entropy or None,
-    violations): a token the replayed mask forbids (a mismatch between generation and replay)
-    keeps its unmasked log-prob and is counted, so one bad row cannot turn the loss into NaN.
+    ``logits[:, offset:offset + T]`` divided by ``temperature`` predict ``completion_ids``.
+    Returns (logps, entropy or None, violations): a token the replayed mask forbids (a mismatch
+    between generation and replay) keeps its unmasked log-prob and is counted, so one bad row
+    cannot turn the loss into NaN. With the built-in processor the masks stay sparse
+    (:mod:`groundkit.training.masked_logps`: no (B, T, V) mask or masked copy); a backend with
+    only ``replay_mask`` gets :func:`dense_masked_logps`.
     """
+    from groundkit.decoding.replay import replay_states, supports_replay_states
+    from groundkit.training.masked_logps import sparse_masked_logps
+
+    if supports_replay_states(processor):
+        replay = replay_states(processor, completion_ids, completion_mask)
+        out = sparse_masked_logps(logits, completion_ids, completion_mask, replay, compute_entropy, temperature, offset)
+        return out.logps, out.entropy, out.n_violations
+    steps = completion_ids.shape[1]
+    window = logits[:, offset:offset + steps]
+    return dense_masked_logps(window / temperature if temperature != 1.0 else window, completion_ids, completion_mask,
+                              processor, compute_entropy)
+
+
+def dense_masked_logps(logits: Any, completion_ids: Any, completion_mask: Any, processor: Any,
+                       compute_entropy: bool) -> tuple[Any, Any, int]:
+    """:func:`masked_logps` through ``processor.replay_mask``: a (B, T, V) masked copy and a
+    float32 log-softmax over all of it (about 6.5 copies of the logits at the peak). The path
+    for backends without sparse replay, and the reference the sparse path is tested against."""
     import torch
 
     masked = processor.replay_mask(logits, completion_ids, completion_mask)
-    logp_all = torch.log_softmax(masked.float(), dim=-1)
+    logp_all = torch.log_softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1)
     index = completion_ids.unsqueeze(-1)
     logps = logp_all.gather(-1, index).squeeze(-1)
     valid = completion_mask.bool()
     bad = valid & ~torch.isfinite(logps)
     violations = int(bad.sum())
     if violations:
-        plain = torch.log_softmax(logits.float(), dim=-1).gather(-1, index).squeeze(-1)
+        plain = torch.log_softmax(logits.to(logp_all.dtype), dim=-1).gather(-1, index).squeeze(-1)
         logps = torch.where(bad, plain, logps)
     logps = logps.masked_fill(~valid, 0.0)
     entropy = None
     if compute_entropy:
-        finite = torch.isfinite(logp_all)
-        plogp = torch.where(finite, logp_all.exp() * logp_all, torch.zeros_like(logp_all))
+        safe = torch.where(torch.isfinite(logp_all), logp_all, torch.zeros_like(logp_all))  # no 0 * inf in the backward
+        plogp = torch.where(torch.isfinite(logp_all), safe.exp() * safe, torch.zeros_like(logp_all))
         entropy = (-plogp.sum(-1)).masked_fill(~valid, 0.0)
     return logps, entropy, violations
 
@@ -123,7 +144,7 @@ class MaskReplayingModel:
         k = self.k
         inputs.pop("output_router_logits", None)
         out = self.model(**inputs, use_cache=False, logits_to_keep=k + 1)
-        logits = out.logits[:, -(k + 1):-1] / self.temperature
+        logits = out.logits  # (B, k + 1, V): the last k + 1 positions; the last predicts nothing scored
         ids = inputs["input_ids"][:, -k:]
         mask = labels[:, -k:] != -100
         rows = ids.size(0)
@@ -132,7 +153,8 @@ class MaskReplayingModel:
             raise GroundkitError(f"mask replay: {rows} rows from offset {self.offset}, but {len(self.sizes)} row sizes known")
         self.offset += rows
         processor = self.make_processor(sizes)
-        logps, entropy, violations = masked_logps(logits, ids, mask.long(), processor, compute_entropy=True)
+        logps, entropy, violations = masked_logps(logits, ids, mask.long(), processor, compute_entropy=True,
+                                                  temperature=self.temperature, offset=logits.size(1) - (k + 1))
         if violations and self.on_violations is not None:
             self.on_violations(violations)
         return SimpleNamespace(log_probs=logps, entropy=entropy, aux_loss=None, logits=None)
