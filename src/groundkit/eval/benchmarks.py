@@ -139,7 +139,7 @@ def data_files(path: str | Path, split: str | None = None, prefer: Sequence[str]
     if split is None:
         chosen_name = names[0] if len(names) == 1 else next((s for s in prefer if s in names), None)
         if chosen_name is None:
-            raise DataError(f"{p} holds several splits ({', '.join(names)}): name one, e.g. NAME:{p}:{names[0]}")
+            raise DataError(f"{p} holds several splits ({', '.join(names)}): name one after the path, e.g. {p}:{names[0]}")
         chosen = [k for k in groups if k[1] == chosen_name]
     else:
         chosen = [k for k in groups if _matches(k, split)]
@@ -230,7 +230,7 @@ def _hf_rows(p: Path, split: str | None, prefer: Sequence[str]) -> Iterator[Row 
     if split is None:
         name = names[0] if len(names) == 1 else next((s for s in prefer if s in names), None)
         if name is None:
-            raise DataError(f"{p} holds several splits ({', '.join(names)}): name one, e.g. NAME:{p}:{names[0]}")
+            raise DataError(f"{p} holds several splits ({', '.join(names)}): name one after the path, e.g. {p}:{names[0]}")
     else:
         name = next((n for n in names if _matches(("", n), split)), None)
         if name is None:
