@@ -124,11 +124,20 @@ __version__ = "0.1.0"
 _LAZY_TRAINING = ("train_sft", "train_grpo", "build_sft", "build_grpo", "load_config", "TrainConfig", "ConfigError")
 
 
+# Experiments train models too: loaded on first use as well.
+_LAZY_EXPERIMENTS = ("run_experiment", "CountingExperiment")
+
+
 def __getattr__(name: str):
     if name in _LAZY_TRAINING:
         import groundkit.training as training
 
         return getattr(training, name)
+    if name in _LAZY_EXPERIMENTS:
+        import groundkit.experiments as experiments
+        from groundkit.experiments.counting import CountingExperiment
+
+        return CountingExperiment if name == "CountingExperiment" else getattr(experiments, name)
     raise AttributeError(f"module 'groundkit' has no attribute {name!r}")
 
 __all__ = [

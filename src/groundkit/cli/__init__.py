@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from groundkit.cli import eval, generate, plugins, render, scenes, score, synth, text, train  # noqa: F401  (commands register on import)
+from groundkit.cli import eval, experiment, generate, plugins, render, scenes, score, synth, text, train  # noqa: F401  (commands register on import)
 from groundkit.cli.app import app
 
 

@@ -1,0 +1,85 @@
+"""Scale presets of the counting experiment: what ``--scale cpu|gpu|smoke`` runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from groundkit.errors import GroundkitError
+from groundkit.interfaces.backbone import ModelSize
+from groundkit.scenes.generate import SceneConfig
+
+
+@dataclass(frozen=True)
+class CountingPlan:
+    """Everything a scale fixes: data, model size, training and evaluation budgets."""
+
+    scale: str
+    model: str  # a checkpoint folder or tiny:<backbone>
+    train_scenes: int
+    test_scenes: int
+    image_side: int
+    train_max_count: int
+    test_max_count: int
+    size: ModelSize = field(default_factory=ModelSize)
+    vocab_size: int = 400
+    lora: bool = False
+    sft_steps: int = 600
+    sft_batch: int = 16
+    sft_lr: float = 1e-3
+    grpo_steps: int = 30
+    grpo_prompts: int = 2  # prompts per step; each gets num_generations rollouts
+    num_generations: int = 4
+    grpo_lr: float = 5e-5
+    grpo_temperature: float = 1.0
+    max_new_tokens: int = 96
+    eval_batch: int = 16
+    reliance_every: int = 50
+    gallery: int = 6
+    rewards: dict[str, float] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0, "point_f1": 1.0,
+                                                                "count_consistency": 0.5})
+
+    def scenes(self, split: str) -> SceneConfig:
+        """The visual world: plain backgrounds, circles in three colours, questions by colour;
+        the test split counts beyond the training range."""
+        top = self.train_max_count if split == "train" else self.test_max_count
+        return SceneConfig(self.image_side, self.image_side, max_objects=top + 2, max_count=top, min_count=1,
+                           spatial_share=0.0, noise=3.0, shapes=("circle",), colors=("red", "green", "blue"),
+                           count_by=("color",), max_distractors=2, large_share=0.0, backgrounds=("plain",))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PLANS: dict[str, CountingPlan] = {
+    # minutes on 2 CPU cores: a small Qwen2.5-VL trained from scratch (full fine-tune), 36 image tokens
+    "cpu": CountingPlan(
+        scale="cpu", model="tiny:qwen2.5-vl", train_scenes=3000, test_scenes=200, image_side=168, train_max_count=6,
+        test_max_count=8, size=ModelSize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384, vision_hidden=96,
+                                         vision_layers=3, vision_heads=3, image_tokens=36),
+    ),
+    # one H100/H200: a real checkpoint (--model), LoRA, larger pictures, more data and steps
+    "gpu": CountingPlan(
+        scale="gpu", model="", train_scenes=20000, test_scenes=1000, image_side=448, train_max_count=6, test_max_count=8,
+        lora=True, sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
+        grpo_lr=1e-5, max_new_tokens=256, eval_batch=32, reliance_every=100,
+    ),
+    # a few steps of everything (tests)
+    "smoke": CountingPlan(
+        scale="smoke", model="tiny:qwen2.5-vl", train_scenes=24, test_scenes=6, image_side=56, train_max_count=3,
+        test_max_count=4, size=ModelSize(image_tokens=4), vocab_size=300, sft_steps=3, sft_batch=4, grpo_steps=2,
+        grpo_prompts=1, num_generations=2, max_new_tokens=48, eval_batch=6, reliance_every=2, gallery=2,
+    ),
+}
+
+
+def plan_for(scale: str, model: str | None) -> CountingPlan:
+    """The preset for ``scale`` with ``model`` (when given) in place of its default."""
+    if scale not in PLANS:
+        raise GroundkitError(f"unknown scale {scale!r}; choose one of {', '.join(PLANS)}")
+    plan = PLANS[scale]
+    if model:
+        plan = replace(plan, model=model)
+    if not plan.model:
+        raise GroundkitError(f"--scale {scale} needs --model: a local checkpoint folder (e.g. gemma-3-4b-it) or tiny:<backbone>")
+    return plan
