@@ -26,7 +26,7 @@ import lark
 import regex
 from lark import Tree
 
-from groundkit.errors import GrammarError, GroundkitError, ParseError
+from groundkit.errors import GrammarError, GroundkitError
 from groundkit.frames import ImageSize
 from groundkit.text.grammar import ComposedGrammar
 from groundkit.text.regex import GrammarRegex
@@ -125,6 +125,9 @@ class LenientReader:
                 raise GrammarError(f"grounding type {t.name!r} ({grammar.dialect.name}) must start with a literal to be read leniently")
             self.kinds += [(lit, t.name) for lit in first[0] if lit]
         self.elements = regex.compile("|".join(alternatives), regex.DOTALL) if alternatives else None
+        names = list(self.elements.groupindex) if self.elements else []
+        self.terminals = [n for n in names if not n.startswith("G_")]
+        self.type_groups = [n for n in names if n.startswith("G_")]
         literals = sorted({lit for lit, _ in self.kinds}, key=len, reverse=True)
         self.starts = regex.compile("|".join(regex.escape(lit) for lit in literals)) if literals else None
         self.think = delimiters(builder.rules, "think")
@@ -155,7 +158,7 @@ class LenientReader:
 
     def read(self, text: str, image_size: ImageSize | None) -> Trace:
         """The trace of everything readable in ``text``; what was skipped is in ``trace.problems``."""
-        from groundkit.text.parser import _Extents
+        from groundkit.text.parser import BadValues, _Extents
 
         extents = _Extents(self.grammar.frame, image_size)
         found: list[tuple[tuple[int, int], list[Any]]] = []  # (span, groundings)
@@ -176,13 +179,11 @@ class LenientReader:
                 pos = start + 1
                 continue
             span = m.span()
-            type_name = next(name[2:] for name in m.re.groupindex if name.startswith("G_") and m.span(name) == span)
-            inside = sorted(
-                (s, e, name) for name in m.re.groupindex if not name.startswith("G_") for s, e in m.spans(name)
-            )
+            type_name = next(name[2:] for name in self.type_groups if m.span(name) == span)
+            inside = sorted((s, e, name) for name in self.terminals for s, e in m.spans(name))
             try:
                 found.append((span, self.parser._element(type_name, inside, span, text, extents)))
-            except ParseError as exc:
+            except BadValues as exc:
                 problems.append(Problem(span, exc.reason, type_name))
             except (GroundkitError, ValueError, ArithmeticError) as exc:  # e.g. an overflowing value
                 problems.append(Problem(span, f"{type_name}: {exc}", type_name))

@@ -23,6 +23,18 @@ FRIENDLY = {
 }
 
 
+class BadValues(Exception):
+    """Well-formed text whose values cannot be a grounding (count, ordering, frame bounds).
+
+    Internal: the strict parser turns it into a :class:`ParseError` (line, column, excerpt),
+    lenient reading into a ``Problem`` without building an excerpt per skipped grounding.
+    """
+
+    def __init__(self, reason: str, offset: int):
+        super().__init__(reason)
+        self.reason, self.offset = reason, offset
+
+
 class TraceParser:
     """Parses one dialect/frame/type-set; build once, call :meth:`parse` many times."""
 
@@ -32,6 +44,8 @@ class TraceParser:
         self._patterns: dict[str, Any] = {}
         self._fast = self._loop = None
         self._lenient: LenientReader | None = None
+        self._kinds: dict[str, tuple[Any, bool]] = {}
+        self._axes: dict[tuple[str, int], tuple[str, ...]] = {}
         if fast:
             try:
                 self._fast = grammar_pattern(grammar)
@@ -101,10 +115,24 @@ class TraceParser:
         if not isinstance(text, str):
             raise ParseError(f"expected text, got {type(text).__name__}", "", 0)
         if lenient:
-            try:
-                return self.parse(text, image_size)
-            except ParseError:
-                return self.lenient_reader().read(text, image_size)
+            if self._fast is None:
+                try:
+                    return self.parse(text, image_size)
+                except ParseError:
+                    return self.lenient_reader().read(text, image_size)
+            match = self._fast.fullmatch(text)  # valid text reads the same both ways; no error to explain
+            if match is not None:
+                try:
+                    return self._from_match(match, text, image_size)
+                except BadValues:
+                    pass
+            return self.lenient_reader().read(text, image_size)
+        try:
+            return self._strict(text, image_size)
+        except BadValues as bad:
+            raise ParseError(bad.reason, text, bad.offset) from None
+
+    def _strict(self, text: str, image_size: ImageSize | None) -> Trace:
         match = self._fast.fullmatch(text) if self._fast is not None else None
         if match is not None:
             return self._from_match(match, text, image_size)
@@ -185,8 +213,12 @@ class TraceParser:
         self, type_name: str, inside: list[tuple[int, int, str]], span: tuple[int, int], text: str, extents: _Extents
     ) -> list[Grounding]:
         """Groundings of one matched element from its captured terminals ``(start, end, name)``."""
-        gtype = self.grammar.grounding_type(type_name)
-        if self.grammar.syntax(type_name).reader is default_reader:
+        kind = self._kinds.get(type_name)
+        if kind is None:
+            gtype = self.grammar.grounding_type(type_name)
+            kind = self._kinds[type_name] = (gtype, self.grammar.syntax(type_name).reader is default_reader)
+        gtype, plain = kind
+        if plain:
             label = None
             nums = []
             for s, e, name in inside:
@@ -223,7 +255,7 @@ class TraceParser:
         try:
             raws = self.grammar.syntax(gtype.name).reader(tokens)
         except GroundkitError as exc:
-            raise ParseError(str(exc), text, span[0]) from None
+            raise BadValues(str(exc), span[0]) from None
         return [
             self._grounding(gtype, label, [(t.start_pos, t.end_pos) for t in nums], span, text, extents)
             for label, nums in raws
@@ -236,22 +268,24 @@ class TraceParser:
         values = [float(text[s:e]) for s, e in nums]
         problem = gtype.check_values(values)
         if problem:
-            raise ParseError(problem, text, span[0])
+            raise BadValues(problem, span[0])
         frame = self.grammar.frame
-        axes = gtype.axes(len(values))
+        axes = self._axes.get((gtype.name, len(values)))
+        if axes is None:
+            axes = self._axes[(gtype.name, len(values))] = gtype.axes(len(values))
         if extents.linear:
             scale = extents.get()
             coords = []
             for (s, _), value, axis in zip(nums, values, axes):
                 hi = scale[axis]
                 if not 0 <= value <= hi:
-                    raise ParseError(frame.check(value, axis, extents.size) or "out of bounds", text, s)
+                    raise BadValues(frame.check(value, axis, extents.size) or "out of bounds", s)
                 coords.append(value / hi)
         else:
             for (s, _), value, axis in zip(nums, values, axes):
                 problem = frame.check(value, axis, extents.size)
                 if problem:
-                    raise ParseError(problem, text, s)
+                    raise BadValues(problem, s)
             coords = [frame.to_unit(v, a, extents.size) for v, a in zip(values, axes)]
         return Grounding(gtype.name, tuple(coords), label, frame.name, tuple(values), span)
 
