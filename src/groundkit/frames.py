@@ -225,3 +225,36 @@ def parse_frame_spec(spec: str) -> tuple[str, dict[str, int]]:
         except ValueError as exc:
             raise FrameError(f"frame parameter {key!r} must be an integer in {spec!r}") from exc
     return name.strip(), params
+
+
+# --- the model's own resize rule ---------------------------------------------------------------
+class FrameWarning(UserWarning):
+    """A frame whose parameters differ from what the model actually does."""
+
+
+def resize_params(image_processor: object) -> dict[str, int] | None:
+    """``factor``, ``min_pixels`` and ``max_pixels`` of a loaded Qwen-style image processor
+    (``patch_size * merge_size``; ``size["shortest_edge"/"longest_edge"]``, or ``min_pixels`` /
+    ``max_pixels`` in older transformers), or None when it has no ``smart_resize`` settings."""
+    patch, merge = getattr(image_processor, "patch_size", None), getattr(image_processor, "merge_size", None)
+    if not isinstance(patch, int) or not isinstance(merge, int):
+        return None
+    size = getattr(image_processor, "size", None)
+
+    def read(key: str, old: str) -> object:
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        return value if value is not None else getattr(image_processor, old, None)
+
+    lo, hi = read("shortest_edge", "min_pixels"), read("longest_edge", "max_pixels")
+    if not isinstance(lo, int) or not isinstance(hi, int):
+        return None
+    return {"factor": patch * merge, "min_pixels": lo, "max_pixels": hi}
+
+
+def resized_frame_spec(image_processor: object) -> str | None:
+    """The ``abs-resized`` frame spec of a loaded image processor (``abs-resized:factor=28,
+    min_pixels=...,max_pixels=...``), or None when it does not resize with ``smart_resize``."""
+    params = resize_params(image_processor)
+    if params is None:
+        return None
+    return "abs-resized:" + ",".join(f"{k}={v}" for k, v in params.items())

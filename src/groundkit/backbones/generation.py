@@ -7,6 +7,7 @@ resize rule).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from PIL import Image
 
 from groundkit.backbones.prompts import grounding_instruction
 from groundkit.errors import DataError, GroundkitError, ParseError
-from groundkit.frames import ImageSize
+from groundkit.frames import FrameWarning, ImageSize, ResizedPixelFrame, resize_params, resized_frame_spec
 from groundkit.interfaces.backbone import LoadedModel
 from groundkit.text.grammar import ComposedGrammar, get_grammar
 from groundkit.text.parser import TraceParser
@@ -74,11 +75,35 @@ class GenerationResult:
 
 
 def resolve_format(loaded: LoadedModel, dialect: str | None, frame: str | None, types: Sequence[str] | None) -> ComposedGrammar:
-    """The grammar to generate: the backbone's native dialect/frame unless others are requested."""
+    """The grammar to generate: the backbone's native dialect/frame unless others are requested.
+
+    A resized-pixel frame named without parameters (``abs-resized``) takes the model's own
+    resize settings (read from its image processor); one whose explicit parameters differ
+    from the model's, or one used with a model that does not resize that way, warns."""
     dialect = dialect or loaded.backbone.native_dialect
     if frame is None and dialect == loaded.backbone.native_dialect:
         frame = loaded.native_frame()
-    return get_grammar(dialect, frame, types)
+    grammar = get_grammar(dialect, frame, types)
+    if not isinstance(grammar.frame, ResizedPixelFrame):
+        return grammar
+    own = resized_frame_spec(getattr(loaded.processor, "image_processor", None))
+    if own is not None and (frame is None or ":" not in frame):
+        return get_grammar(dialect, own, types)  # the model's parameters, not the defaults
+    check_resize_frame(loaded, grammar.frame)
+    return grammar
+
+
+def check_resize_frame(loaded: LoadedModel, frame: ResizedPixelFrame) -> None:
+    """Warn when ``frame``'s resize parameters are not what ``loaded``'s image processor does."""
+    own = resize_params(getattr(loaded.processor, "image_processor", None))
+    mine = {"factor": frame.factor, "min_pixels": frame.min_pixels, "max_pixels": frame.max_pixels}
+    if own is None:
+        warnings.warn(f"frame {frame.name}: backbone {loaded.backbone.name} does not resize images with smart_resize, so "
+                      "its pixel values will not match the image the model sees", FrameWarning, stacklevel=3)
+    elif own != mine:
+        warnings.warn(f"frame {frame.name} has resize parameters {mine}, but the model's image processor uses {own}: bounds "
+                      f"and coordinates will not match the image the model sees (use plain 'abs-resized')",
+                      FrameWarning, stacklevel=3)
 
 
 def open_image(image: Any, rid: str | None) -> Image.Image:
@@ -118,7 +143,35 @@ def decode_new_tokens(loaded: LoadedModel, ids: Any, extra_stops: Sequence[int] 
         if t in stops:
             break
         out.append(t)
-    return loaded.tokenizer.decode(out, skip_special_tokens=False), out
+    return loaded.tokenizer.decode(out, skip_special_tokens=False, clean_up_tokenization_spaces=False), out
+
+
+def generation_kwargs(loaded: LoadedModel, processor: Any, max_new_tokens: int) -> dict[str, Any]:
+    """What ``model.generate`` needs besides sampling: the processor's own ``generate_kwargs()``
+    (one source of truth for budget, EOS and padding) or, for a third-party backend's plain
+    processor or no processor, the same assembled here."""
+    if processor is not None and callable(getattr(processor, "generate_kwargs", None)):
+        return processor.generate_kwargs()
+    from transformers import LogitsProcessorList
+
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+    if processor is not None:
+        kwargs["logits_processor"] = LogitsProcessorList([processor])
+        ends = getattr(processor, "eos_token_ids", None)
+        if ends:  # stop on every token the grammar treats as the end
+            kwargs["eos_token_id"] = sorted(set(ends) | set(model_eos(loaded)))
+    return kwargs
+
+
+def batch_completions(loaded: LoadedModel, processor: Any, out: Any, prompt_length: int,
+                      stops: Sequence[int]) -> list[tuple[str, list[int]]]:
+    """(text, ids) per row: through the processor's ``completions`` (prompt stripped, cut at
+    the first EOS, lost rows reported) when it has one, else cut at EOS / padding here."""
+    if processor is not None and callable(getattr(processor, "completions", None)):
+        tok = loaded.tokenizer
+        return [(tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False), ids)
+                for ids in processor.completions(out)]
+    return [decode_new_tokens(loaded, ids, stops) for ids in out[:, prompt_length:]]
 
 
 def generate(
@@ -152,20 +205,13 @@ def generate(
         ]
         inputs = loaded.backbone.processor_inputs(loaded.processor, prompts, images).to(device)
         kwargs = sampling.generate_kwargs()
-        if constrained:
-            from transformers import LogitsProcessorList
-
-            processor = constraint_processor(loaded, grammar, sizes, max_new_tokens)
-            kwargs["logits_processor"] = LogitsProcessorList([processor])
-            ends = getattr(processor, "eos_token_ids", None)
-            if ends:  # stop on every token the grammar treats as the end
-                kwargs["eos_token_id"] = sorted(set(ends) | set(model_eos(loaded)))
+        processor = constraint_processor(loaded, grammar, sizes, max_new_tokens) if constrained else None
+        kwargs.update(generation_kwargs(loaded, processor, max_new_tokens))
         with torch.no_grad():
-            out = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, **kwargs)
-        new = out[:, inputs["input_ids"].shape[1] :]
+            out = loaded.model.generate(**inputs, **kwargs)
+        completions = batch_completions(loaded, processor, out, inputs["input_ids"].shape[1], kwargs.get("eos_token_id", ()))
         batch_results = []
-        for r, size, ids in zip(batch, sizes, new):
-            text, token_ids = decode_new_tokens(loaded, ids, kwargs.get("eos_token_id", ()))
+        for r, size, (text, token_ids) in zip(batch, sizes, completions):
             result = GenerationResult(r.id, r.question, text, size, token_ids=token_ids)
             try:
                 result.trace = parser.parse(text, size)
