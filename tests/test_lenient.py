@@ -149,3 +149,46 @@ def test_trl_reward_functions_read_leniently_when_asked():
     assert func(prompts=["p"], completions=[text], ground_truth=[gt]) == [pytest.approx(ivgr_greedy(IVGR_CASES[0][1], GT))]
     (strict,), _ = trl_reward_funcs("box_iou_greedy", dialect="treevgr")
     assert strict(prompts=["p"], completions=[text], ground_truth=[gt]) == [0.0]
+
+
+# --- command line -------------------------------------------------------------------------
+def test_parse_and_score_take_lenient(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from groundkit.cli import app
+
+    text = IVGR_CASES[1][0]
+    comp, gt = tmp_path / "c.jsonl", tmp_path / "gt.jsonl"
+    comp.write_text(json.dumps({"id": "c1", "sample_id": "s", "completion": text}) + "\n")
+    gt.write_text(json.dumps({"id": "s", "answer": "B", "objects": [{"label": f"o{k}", "box": [v / 1000 for v in b]} for k, b in enumerate(GT)]}) + "\n")
+    runner = CliRunner()
+    strict = runner.invoke(app, ["parse", str(comp), "-d", "treevgr"])
+    assert strict.exit_code == 1 and "record c1" in strict.output
+    lenient = runner.invoke(app, ["parse", str(comp), "-d", "treevgr", "--lenient"])
+    assert lenient.exit_code == 0, lenient.output
+    parsed = json.loads(lenient.stdout)
+    assert len(parsed["think"]) >= 2 and parsed["problems"][0]["reason"].startswith("malformed box")
+    out = tmp_path / "scores.jsonl"
+    scored = runner.invoke(app, ["score", str(comp), "--data", str(gt), "-d", "treevgr", "-r", "format,answer,box_iou_greedy",
+                                 "--lenient", "-o", str(out)])
+    assert scored.exit_code == 0, scored.output
+    row = json.loads(out.read_text())
+    assert row["terms"]["format"] == 0.0 and row["terms"]["answer"] == 1.0
+    assert row["terms"]["box_iou_greedy"] == pytest.approx(ivgr_greedy(IVGR_CASES[1][1], GT))
+    assert row["skipped"][0]["kind"] == "box" and "parse_error" in row
+
+
+def test_training_config_reading_reaches_the_reward_functions():
+    from groundkit.training.config import ConfigError, load_config
+    from groundkit.training.grpo import reward_functions
+
+    base = {"model": {"path": "tiny:qwen2-vl"}, "data": {"train": "train.jsonl"}, "rewards": {"box_iou_greedy": 1.0}}
+    cfg = load_config({**base, "reading": "lenient"}, "grpo")
+    (func,), weights = reward_functions(cfg, gk.get_grammar("treevgr"))
+    gt = {"id": "s", "objects": [{"label": f"o{k}", "box": [v / 1000 for v in b]} for k, b in enumerate(GT)]}
+    assert func(prompts=["p"], completions=[IVGR_CASES[0][0]], ground_truth=[gt]) == [pytest.approx(ivgr_greedy(IVGR_CASES[0][1], GT))]
+    assert load_config(base, "grpo").reading == "strict"
+    with pytest.raises(ConfigError, match="reading"):
+        load_config({**base, "reading": "loose"}, "grpo")

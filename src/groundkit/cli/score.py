@@ -16,7 +16,7 @@ from groundkit.rewards import RewardResult, RewardSet
 from groundkit.rewards.groundtruth import GroundTruth, read_ground_truth
 
 from .app import app
-from .text import DIALECT, FIELD, FRAME, TYPES, split_types
+from .text import DIALECT, FIELD, FRAME, LENIENT, TYPES, split_types
 
 SAMPLE_FIELD = "sample_id"
 
@@ -30,14 +30,16 @@ def score_file(
     types: list[str] | None = None,
     field: str | None = None,
     none: str = "sum",
+    reading: str = "strict",
 ) -> tuple[RewardResult | None, list[dict], list[str]]:
     """Score a completions file against a ground-truth file: (result, per-record rows, problems).
 
     A completion names its ground truth by ``sample_id`` (else its own ``id``); completions
     of one sample form a group (for ``consistency``). Bad records are reported in
-    ``problems`` (naming them) and skipped.
+    ``problems`` (naming them) and skipped. ``reading="lenient"`` makes the terms (all but
+    ``format``) read completions leniently; each row then lists the spans skipped.
     """
-    reward_set = RewardSet.from_spec(rewards, none=none)
+    reward_set = RewardSet.from_spec(rewards, none=none, reading=reading)
     truths: dict[str, GroundTruth] = {}
     problems: list[str] = []
     for item in read_ground_truth(data):
@@ -72,6 +74,9 @@ def score_file(
         err = batch.parse_error(i)
         if err is not None:
             row["parse_error"] = str(err).splitlines()[0]
+        trace = batch.trace(i) if reading == "lenient" else None
+        if trace is not None and trace.problems:
+            row["skipped"] = [p.to_dict() for p in trace.problems]
         rows.append(row)
     return result, rows, problems
 
@@ -99,14 +104,18 @@ def score_command(
     types: str = TYPES,
     field: str = FIELD,
     none: str = typer.Option("sum", "--none", help="None terms in the total: sum (left out, as TRL) or renormalize."),
+    lenient: bool = LENIENT,
     out: Path = typer.Option(None, "--out", "-o", help="Per-record JSONL to write (default: <completions>.scores.jsonl)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Score completions with reward terms; print each term's mean and share of None, write per-record JSON.
 
     Example: groundkit score completions.jsonl --data gt.jsonl --dialect groundkit --rewards format,answer,point_f1:0.5
+    (--lenient: grounding and answer terms read every well-formed grounding; format stays strict)
     """
-    result, rows, problems = score_file(completions, data, rewards, dialect, frame, split_types(types), field, none)
+    result, rows, problems = score_file(
+        completions, data, rewards, dialect, frame, split_types(types), field, none, "lenient" if lenient else "strict"
+    )
     for message in problems:
         print(f"error: {message}", file=sys.stderr)
     if result is None:

@@ -22,6 +22,9 @@ DIALECT = typer.Option("groundkit", "--dialect", "-d", help="Dialect name (see `
 FRAME = typer.Option(None, "--frame", help="Coordinate frame (default: the dialect's), e.g. abs-resized:factor=32.")
 TYPES = typer.Option(None, "--types", help="Comma-separated grounding types (default: all the dialect supports).")
 SIZE = typer.Option(None, "--image-size", help="Original image size WxH, for pixel frames (records may carry width/height).")
+LENIENT = typer.Option(
+    False, "--lenient", help="Read leniently: every well-formed grounding anywhere; skipped spans and why go to 'problems'."
+)
 FIELD = typer.Option(None, "--field", help="JSON field holding the text (default: completion, text, output, response, trace).")
 
 
@@ -55,11 +58,13 @@ def parse_command(
     types: str = TYPES,
     image_size: str = SIZE,
     field: str = FIELD,
+    lenient: bool = LENIENT,
     out: Path = typer.Option(None, "--out", "-o", help="Write JSONL here instead of stdout."),
 ) -> None:
     """Parse completions into traces (JSON; JSONL for several records).
 
     Example: groundkit parse completions.jsonl --dialect treevgr -o traces.jsonl
+    (--lenient reads what an unconstrained model wrote: groundings anywhere, bad ones skipped)
     """
     parser = get_parser(dialect, frame, split_types(types))
     records = list(read_records(file, field))
@@ -68,7 +73,7 @@ def parse_command(
         try:
             if rec.error:
                 raise rec.error
-            trace = parser.parse(rec.text or "", record_size(rec, image_size))
+            trace = parser.parse(rec.text or "", record_size(rec, image_size), lenient=lenient)
             lines.append(json.dumps({"id": rec.id, "trace": trace.to_dict()}, ensure_ascii=False))
         except ParseError as exc:
             failed += 1

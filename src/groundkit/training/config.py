@@ -8,6 +8,7 @@ Sections (every key optional unless noted)::
                  trace_dialect: null, traces: dataset | oracle, limit: null, split: train}
     format:     {dialect: null (backbone native), frame: null, types: [point]}
     rewards:    {format: 1.0, answer: 1.0, point_f1: 0.5}          (GRPO; term name -> weight)
+    reading:    strict | lenient   (how reward terms read completions; format stays strict; docs/rewards.md)
     generation: {constrained: true, mask_consistent_logps: true, backend: groundkit,
                  max_new_tokens: 256, num_generations: 8, temperature: 1.0}
     dual_stream: {enabled: false, textual_rewards: {format: 1.0, answer: 1.0, consistency: 1.0}}
@@ -109,6 +110,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     format: FormatConfig = field(default_factory=FormatConfig)
     rewards: dict[str, float] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0})
+    reading: str = "strict"
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     dual_stream: DualStreamConfig = field(default_factory=DualStreamConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
@@ -270,6 +272,8 @@ def validate(cfg: TrainConfig) -> None:
         for name in rewards:
             if name not in terms:
                 raise ConfigError(f"{section}.{name}", f"unknown reward term; known: {', '.join(terms)}")
+    if cfg.reading not in ("strict", "lenient"):
+        raise ConfigError("reading", f"must be strict or lenient, got {cfg.reading!r}")
     if cfg.kind == "grpo" and not cfg.rewards:
         raise ConfigError("rewards", "GRPO needs at least one reward term")
     g = cfg.generation

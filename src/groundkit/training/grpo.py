@@ -139,7 +139,7 @@ def reward_functions(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[list[A
     from groundkit.rewards.trl import trl_reward_funcs
 
     reg = get_registry()
-    spec = RewardSet([(reg.reward_term(name), weight) for name, weight in cfg.rewards.items()])
+    spec = RewardSet([(reg.reward_term(name), weight) for name, weight in cfg.rewards.items()], reading=cfg.reading)
     return trl_reward_funcs(spec, grammar.dialect.name, grammar.frame.name, [t.name for t in grammar.types])
 
 
