@@ -34,7 +34,7 @@ class SparseMask:
     deny, number tokens) plus the ids past the tokenizer's vocabulary (``tail``).
 
     ``hit`` marks, per column, the tokens a *narrow* position allows (explicit section only)
-    or a *wide* position forbids (every section, and the tail). Sections are sorted per state
+    or a *wide* position forbids (every section; a wide position also forbids the tail). Sections are sorted per state
     and padded by repeating their last entry; ``first`` marks the first occurrence, so the
     ``hit & first`` columns of a position list each counted token once (the sections of one
     position never count the same token twice: explicit and deny tokens are disjoint by
@@ -42,21 +42,15 @@ class SparseMask:
     entry is not)."""
 
     narrow: torch.Tensor  # (P,) bool
+    free: torch.Tensor  # (P,) bool: positions outside the completion, nothing masked
     sections: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (cols, hit, first), each (P, K_i)
     vocab_size: int  # ids at or past it are never allowed
     width: int  # the logits' last dimension
 
     def columns(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cols, counted): every column of every section and the tail, and whether it counts."""
-        cols = [c for c, _, _ in self.sections]
-        counted = [h & f for _, h, f in self.sections]
-        tail = self.width - self.vocab_size
-        if tail > 0:
-            p = self.narrow.shape[0]
-            dev = self.narrow.device
-            cols.append(torch.arange(self.vocab_size, self.width, device=dev).expand(p, tail))
-            counted.append((~self.narrow)[:, None].expand(p, tail))
-        return torch.cat(cols, 1), torch.cat(counted, 1)
+        """(cols, counted): the columns of every section, and whether each counts (the tail,
+        ids from ``vocab_size`` to ``width``, is a contiguous slice and not listed)."""
+        return torch.cat([c for c, _, _ in self.sections], 1), torch.cat([h & f for _, h, f in self.sections], 1)
 
     def allows(self, ids: torch.Tensor) -> torch.Tensor:
         """(P,) whether each position's mask allows token ``ids[p]``."""
@@ -64,7 +58,7 @@ class SparseMask:
         hit = torch.zeros_like(self.narrow)
         for cols, h, _ in self.sections:
             hit |= ((cols == t) & h).any(1)
-        return torch.where(self.narrow, hit, ~hit & (ids < self.vocab_size))
+        return torch.where(self.narrow, hit, ~hit & ((ids < self.vocab_size) | self.free))
 
     def mask_(self, scores: torch.Tensor) -> torch.Tensor:
         """-inf, in place, on what the positions' masks forbid in ``scores`` (P, width);
@@ -79,7 +73,8 @@ class SparseMask:
             cur = scores.gather(1, cols)
             scores.scatter_(1, cols, torch.where(hit, torch.full_like(cur, NEG_INF), cur))
         if scores.shape[1] > self.vocab_size:
-            scores[:, self.vocab_size:] = NEG_INF
+            tail = scores[:, self.vocab_size:]
+            tail.masked_fill_(~self.free[:, None], NEG_INF)
         return scores
 
 
@@ -113,25 +108,29 @@ class ReplayedStates:
         return self.dt.tables.vocab_size
 
     def mask(self, positions: torch.Tensor, width: int) -> SparseMask:
-        """The sparse mask of ``positions`` (P,) for logits of last dimension ``width``."""
+        """The sparse mask of ``positions`` (P,) for logits of last dimension ``width``; a
+        negative position (a prompt token) masks nothing."""
         dt = self.dt
         if width < dt.tables.vocab_size:
             raise GroundkitError(f"mask replay: the logits have {width} columns, fewer than the tokenizer's "
                                  f"{dt.tables.vocab_size} ids the decoding tables were built for")
+        free = positions < 0
+        positions = positions.clamp_min(0)
         s, thr = self.state[positions], self.thr[positions]
         r = self.registers
         regs = Registers(r.I[positions], r.n[positions], r.f[positions], r.F[positions], r.slots[positions], r.hi[positions])
-        narrow = dt.default_dist[s] > thr
+        narrow = (dt.default_dist[s] > thr) & ~free
         nw = narrow[:, None]
         ex, ex_valid = dt.ex_tok[s], dt.ex_valid[s]
         keep = dt.ex_dist[s] <= thr[:, None]
         num, num_ok = number_ok(TORCH, dt.numbers, regs, s, thr)  # ok is True on padding
         bad_num = ~num_ok
-        ex_hit = torch.where(nw, ex_valid & keep & ~_member(num, bad_num, ex), ex_valid & ~keep)
-        deny, deny_hit = dt.deny_tok[s], dt.deny_valid[s] & ~nw
-        num_hit = bad_num & ~nw & ~_member(ex, ex_valid & ~keep, num)
+        masked = ~free[:, None]
+        ex_hit = torch.where(nw, ex_valid & keep & ~_member(num, bad_num, ex), ex_valid & ~keep & masked)
+        deny, deny_hit = dt.deny_tok[s], dt.deny_valid[s] & ~nw & masked
+        num_hit = bad_num & ~nw & masked & ~_member(ex, ex_valid & ~keep, num)
         sections = [(ex, ex_hit, _first(ex)), (deny, deny_hit, _first(deny)), (num, num_hit, _first(num))]
-        return SparseMask(narrow, sections, dt.tables.vocab_size, width)
+        return SparseMask(narrow, free, sections, dt.tables.vocab_size, width)
 
 
 def replay_states(processor: Any, completion_ids: torch.Tensor, completion_mask: torch.Tensor | None = None) -> ReplayedStates:

@@ -56,19 +56,6 @@ def chunk_rows(width: int, chunk_bytes: int = CHUNK_BYTES) -> int:
     return max(1, chunk_bytes // (4 * width))
 
 
-class _Chunks:
-    """Positions (row-major over (B, T)) in chunks of consecutive rows of one sequence."""
-
-    def __init__(self, logits: torch.Tensor, offset: int, steps: int, rows: int):
-        self.logits, self.offset, self.steps, self.rows = logits, offset, steps, rows
-
-    def __iter__(self):
-        for b in range(self.logits.shape[0]):
-            for t0 in range(0, self.steps, self.rows):
-                t1 = min(t0 + self.rows, self.steps)
-                yield b, t0, t1, self.logits[b, self.offset + t0:self.offset + t1]
-
-
 def _scaled(z: torch.Tensor, scale: float) -> torch.Tensor:
     """float32 logits times ``scale`` (a fresh chunk temporary: the input is never written)."""
     return z.float() * scale if scale != 1.0 or z.dtype != torch.float32 else z.clone()
@@ -83,10 +70,20 @@ def _chunk_forward(zs: torch.Tensor, mask: Any, ids: torch.Tensor, entropy: bool
     # narrow: logsumexp over the allowed columns
     zn = torch.where(counted & narrow[:, None], zg, torch.full_like(zg, NEG_INF))
     lse_n = torch.logsumexp(zn, -1)
-    # wide: full normaliser less the forbidden mass
+    # wide: full normaliser less the forbidden mass (listed columns, then the tail slice)
     a = zg - lse_all[:, None]
     q = torch.where(counted & ~narrow[:, None], a.exp(), torch.zeros_like(a))
-    p_f = q.sum(-1).clamp_max(1.0)
+    p_f = q.sum(-1)
+    s_f = (q * torch.where(q > 0, a, torch.zeros_like(a))).sum(-1) if entropy else None
+    if zs.shape[1] > mask.vocab_size:
+        a_tail = zs[:, mask.vocab_size:] - lse_all[:, None]
+        q_tail = a_tail.exp()
+        wide = (~narrow & ~mask.free).to(zs.dtype)
+        p_f = p_f + wide * q_tail.sum(-1)
+        if s_f is not None:
+            s_f = s_f + wide * (q_tail * a_tail.clamp_min(LOG_FLOOR)).sum(-1)
+        del a_tail, q_tail
+    p_f = p_f.clamp_max(1.0)
     c = torch.log1p(-p_f)
     lse_m = torch.where(narrow, lse_n, lse_all + c)
     out = {"lse_all": lse_all, "lse_m": lse_m, "z_t": zs.gather(1, ids[:, None]).squeeze(1),
@@ -94,7 +91,6 @@ def _chunk_forward(zs: torch.Tensor, mask: Any, ids: torch.Tensor, entropy: bool
     if entropy:
         zs.sub_(lse_all[:, None]).clamp_(min=LOG_FLOOR)  # log-softmax of the full row, in place
         s_all = zs.exp().mul_(zs).sum(-1)  # sum p log p
-        s_f = (q * torch.where(q > 0, a, torch.zeros_like(a))).sum(-1)
         h_w = c - (s_all - s_f) / (1.0 - p_f)
         finite = torch.isfinite(lse_n)
         b = torch.where(counted & narrow[:, None] & finite[:, None], zg - torch.where(finite, lse_n, 0.0)[:, None],
@@ -105,15 +101,126 @@ def _chunk_forward(zs: torch.Tensor, mask: Any, ids: torch.Tensor, entropy: bool
     return out
 
 
-def _exact_rows(zs: torch.Tensor, mask: Any, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(lse_m, entropy, z_t) of rows by masking them densely (the fallback)."""
-    z_t = zs.gather(1, ids[:, None]).squeeze(1)
+def _exact_rows(zs: torch.Tensor, mask: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lse_m, entropy) of rows by masking them densely (the fallback)."""
     mask.mask_(zs)
     lse = torch.logsumexp(zs, -1)
     logp = zs - lse[:, None]
     p = logp.exp()
     h = -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1)
-    return lse, torch.where(torch.isfinite(lse), h, torch.zeros_like(h)), z_t
+    return lse, torch.where(torch.isfinite(lse), h, torch.zeros_like(h))
+
+
+class RowSource:
+    """Where a masked computation reads its rows of logits: ``n`` rows of ``width`` columns,
+    scaled (temperature) float32 copies of a range or a set of rows, and each row's position
+    in the replay (negative: a prompt token, nothing masked)."""
+
+    n: int
+    width: int
+    rows_per_chunk: int
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return [(a, min(a + self.rows_per_chunk, self.n)) for a in range(0, self.n, self.rows_per_chunk)]
+
+    def logits(self, start: int, stop: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def logits_at(self, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def positions(self, start: int, stop: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def positions_at(self, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class Saved:
+    """What the backward pass needs per row (the logits themselves are recomputed)."""
+
+    lse_m: torch.Tensor  # masked normaliser; +inf where the mask allows nothing
+    entropy: torch.Tensor
+    bad: torch.Tensor  # the token is forbidden: its log-prob is the unmasked one
+    bad_rows: list[int]  # the same, as host indices (read once with the fallback rows)
+
+
+def masked_forward(src: RowSource, replay: ReplayedStates, ids: torch.Tensor, valid: torch.Tensor,
+                   compute_entropy: bool) -> tuple[torch.Tensor, torch.Tensor, Saved]:
+    """(logps, entropy, saved) of the ``src.n`` rows' target ``ids`` under their replayed masks."""
+    n, dev = src.n, ids.device
+    lse_all, lse_m, z_t, ent = (torch.zeros(n, device=dev) for _ in range(4))
+    fallback = torch.zeros(n, dtype=torch.bool, device=dev)
+    allowed = torch.zeros(n, dtype=torch.bool, device=dev)
+    with torch.no_grad():
+        for a, b in src.ranges():
+            mask = replay.mask(src.positions(a, b), src.width)
+            o = _chunk_forward(src.logits(a, b), mask, ids[a:b], compute_entropy)
+            lse_all[a:b], lse_m[a:b], z_t[a:b], fallback[a:b] = o["lse_all"], o["lse_m"], o["z_t"], o["fallback"]
+            allowed[a:b] = mask.allows(ids[a:b])
+            if compute_entropy:
+                ent[a:b] = o["entropy"]
+        bad = valid & ~allowed
+        # one host read per call: the rare rows to recompute exactly, and the violations
+        found = torch.cat([torch.nonzero(fallback & valid), torch.nonzero(bad) + n]).flatten().tolist()
+        redo = torch.tensor([r for r in found if r < n], dtype=torch.long, device=dev)
+        bad_rows = [r - n for r in found if r >= n]
+        for k in range(0, redo.numel(), src.rows_per_chunk):
+            rows = redo[k:k + src.rows_per_chunk]
+            lse, h = _exact_rows(src.logits_at(rows), replay.mask(src.positions_at(rows), src.width))
+            lse_m[rows], ent[rows] = lse, h
+    logps = torch.where(bad, z_t - lse_all, z_t - lse_m).masked_fill(~valid, 0.0)
+    entropy = torch.where(torch.isfinite(ent), ent, torch.zeros_like(ent)).masked_fill(~valid, 0.0)
+    lse_b = torch.where(torch.isneginf(lse_m) | torch.isnan(lse_m), torch.full_like(lse_m, math.inf), lse_m)
+    return logps, entropy, Saved(lse_b, entropy, bad, bad_rows)
+
+
+def masked_grad_(g: torch.Tensor, mask: Any, ids: torch.Tensor, saved: Saved, a: int, b: int, gl: torch.Tensor,
+                 gh: torch.Tensor) -> torch.Tensor:
+    """Rows ``a:b``: ``g`` holds their scaled logits (float32, written in place); returns the
+    gradient with respect to them: ``gl * (onehot - p) - gh * p * (log p + H)`` with ``p`` the
+    masked distribution (the unmasked one in the log-prob term of a forbidden token)."""
+    bad = [r - a for r in saved.bad_rows if a <= r < b]
+    full = torch.softmax(g[bad], -1) if bad else None
+    mask.mask_(g)
+    g.sub_(saved.lse_m[a:b, None])  # log p under the mask, -inf where forbidden
+    p = g.exp()
+    g.clamp_(min=LOG_FLOOR)  # finite where p underflows to 0, so 0 * (log p + H) stays 0
+    g.add_(saved.entropy[a:b, None]).mul_(gh[a:b, None]).add_(gl[a:b, None]).mul_(p).neg_()
+    g.scatter_add_(1, ids[a:b, None], gl[a:b, None])
+    if full is not None:
+        g[bad] += gl[a:b][bad, None] * (p[bad] - full)
+    return g
+
+
+class _DenseRows(RowSource):
+    """Rows ``b * steps + t`` of ``logits[b, offset + t]``."""
+
+    def __init__(self, logits: torch.Tensor, steps: int, offset: int, scale: float):
+        self.src, self.steps, self.offset, self.scale = logits, steps, offset, scale
+        self.n, self.width = logits.shape[0] * steps, logits.shape[-1]
+        self.rows_per_chunk = min(chunk_rows(self.width), steps)
+
+    def ranges(self) -> list[tuple[int, int]]:  # chunks never cross a sequence
+        return [(b * self.steps + t, b * self.steps + min(t + self.rows_per_chunk, self.steps))
+                for b in range(self.src.shape[0]) for t in range(0, self.steps, self.rows_per_chunk)]
+
+    def view(self, start: int, stop: int) -> torch.Tensor:
+        b, t = divmod(start, self.steps)
+        return self.src[b, self.offset + t:self.offset + t + stop - start]
+
+    def logits(self, start: int, stop: int) -> torch.Tensor:
+        return _scaled(self.view(start, stop), self.scale)
+
+    def logits_at(self, rows: torch.Tensor) -> torch.Tensor:
+        return _scaled(self.src[rows // self.steps, self.offset + rows % self.steps], self.scale)
+
+    def positions(self, start: int, stop: int) -> torch.Tensor:
+        return torch.arange(start, stop, device=self.src.device)
+
+    def positions_at(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows
 
 
 class MaskedLogProbs(torch.autograd.Function):
@@ -125,78 +232,39 @@ class MaskedLogProbs(torch.autograd.Function):
                 offset: int, scale: float, compute_entropy: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ctx.set_materialize_grads(False)
         batch, steps = ids.shape
-        width = logits.shape[-1]
-        dev = logits.device
-        n = batch * steps
-        flat_ids = ids.reshape(n)
-        lse_all = torch.empty(n, device=dev)
-        lse_m = torch.empty(n, device=dev)
-        z_t = torch.empty(n, device=dev)
-        ent = torch.zeros(n, device=dev)
-        fallback = torch.zeros(n, dtype=torch.bool, device=dev)
-        allowed = torch.zeros(n, dtype=torch.bool, device=dev)
-        for b, t0, t1, z in _Chunks(logits, offset, steps, chunk_rows(width)):
-            pos = torch.arange(b * steps + t0, b * steps + t1, device=dev)
-            mask = replay.mask(pos, width)
-            with torch.no_grad():
-                o = _chunk_forward(_scaled(z, scale), mask, flat_ids[pos], compute_entropy)
-            sl = slice(b * steps + t0, b * steps + t1)
-            lse_all[sl], lse_m[sl], z_t[sl], fallback[sl] = o["lse_all"], o["lse_m"], o["z_t"], o["fallback"]
-            allowed[sl] = mask.allows(flat_ids[pos])
-            if compute_entropy:
-                ent[sl] = o["entropy"]
-        flat_valid = valid.reshape(n).bool()
-        redo = torch.nonzero(fallback & flat_valid).flatten()  # rare: one host read per call
-        rows = chunk_rows(width)
-        for k in range(0, redo.numel(), rows):
-            pos = redo[k:k + rows]
-            zs = logits[pos // steps, offset + pos % steps]
-            with torch.no_grad():
-                lse, h, _ = _exact_rows(_scaled(zs, scale), replay.mask(pos, width), flat_ids[pos])
-            lse_m[pos] = lse
-            ent[pos] = h
-        bad = flat_valid & ~allowed
-        logps = torch.where(bad, z_t - lse_all, z_t - lse_m).masked_fill(~flat_valid, 0.0)
-        entropy = torch.where(torch.isfinite(ent), ent, torch.zeros_like(ent)).masked_fill(~flat_valid, 0.0)
-        # for the backward pass: an empty mask (nothing allowed) has probability 0 everywhere
-        lse_b = torch.where(torch.isneginf(lse_m) | torch.isnan(lse_m), torch.full_like(lse_m, math.inf), lse_m)
-        ctx.save_for_backward(logits, flat_ids, flat_valid, lse_b, lse_all, entropy, bad)
-        ctx.replay, ctx.offset, ctx.scale, ctx.steps = replay, offset, scale, steps
-        ctx.mark_non_differentiable(bad)
-        return logps.view(batch, steps), entropy.view(batch, steps), bad.view(batch, steps)
+        src = _DenseRows(logits, steps, offset, scale)
+        flat_ids, flat_valid = ids.reshape(-1), valid.reshape(-1).bool()
+        logps, entropy, saved = masked_forward(src, replay, flat_ids, flat_valid, compute_entropy)
+        ctx.save_for_backward(logits, flat_ids, flat_valid)
+        ctx.saved, ctx.replay, ctx.offset, ctx.scale, ctx.steps = saved, replay, offset, scale, steps
+        ctx.mark_non_differentiable(saved.bad)
+        return logps.view(batch, steps), entropy.view(batch, steps), saved.bad.view(batch, steps)
 
     @staticmethod
     def backward(ctx: Any, g_logp: torch.Tensor | None, g_ent: torch.Tensor | None, _: Any) -> tuple[Any, ...]:
-        logits, ids, valid, lse_m, lse_all, entropy, bad = ctx.saved_tensors
-        replay, offset, scale, steps = ctx.replay, ctx.offset, ctx.scale, ctx.steps
-        width = logits.shape[-1]
+        logits, ids, valid = ctx.saved_tensors
+        offset, steps, scale = ctx.offset, ctx.steps, ctx.scale
+        src = _DenseRows(logits, steps, offset, scale)
         grad = torch.empty_like(logits)
         grad[:, :offset].zero_()
         grad[:, offset + steps:].zero_()
-        zero = torch.zeros_like(lse_m)
-        gl = zero if g_logp is None else g_logp.reshape(-1).float() * valid
-        gh = zero if g_ent is None else g_ent.reshape(-1).float() * valid
+        gl, gh = _row_grads(g_logp, g_ent, valid)
         in_place = logits.dtype == torch.float32
-        for b, t0, t1, z in _Chunks(logits, offset, steps, chunk_rows(width)):
-            sl = slice(b * steps + t0, b * steps + t1)
-            pos = torch.arange(sl.start, sl.stop, device=logits.device)
-            out = grad[b, offset + t0:offset + t1]
-            g = out.copy_(z).mul_(scale) if in_place else z.float() * scale
-            replay.mask(pos, width).mask_(g)
-            g.sub_(lse_m[sl, None])  # log p under the mask, -inf where forbidden
-            p = g.exp()
-            g.clamp_(min=LOG_FLOOR)  # finite where p underflows to 0, so 0 * (log p + H) stays 0
-            # d logp_t / dz = onehot - p ; d H / dz = -p (log p + H)
-            g.add_(entropy[sl, None]).mul_(gh[sl, None]).add_(gl[sl, None]).mul_(p).neg_()
-            g.scatter_add_(1, ids[sl, None], gl[sl, None])
-            rows = torch.nonzero(bad[sl]).flatten()
-            if rows.numel():  # a forbidden token: its log-prob is the unmasked one
-                full = torch.softmax(z[rows].float() * scale, -1)
-                g[rows] += gl[sl][rows, None] * (p[rows] - full)
-            g.mul_(scale)
+        for a, b in src.ranges():
+            bi, t = divmod(a, steps)
+            out = grad[bi, offset + t:offset + t + b - a]
+            g = out.copy_(src.view(a, b)).mul_(scale) if in_place else src.logits(a, b)
+            masked_grad_(g, ctx.replay.mask(src.positions(a, b), src.width), ids, ctx.saved, a, b, gl, gh).mul_(scale)
             if not in_place:
                 out.copy_(g)
         return grad, None, None, None, None, None, None
+
+
+def _row_grads(g_logp: torch.Tensor | None, g_ent: torch.Tensor | None, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    zero = torch.zeros(valid.shape, device=valid.device)
+    gl = zero if g_logp is None else g_logp.reshape(-1).float() * valid
+    gh = zero if g_ent is None else g_ent.reshape(-1).float() * valid
+    return gl, gh
 
 
 def sparse_masked_logps(logits: torch.Tensor, completion_ids: torch.Tensor, completion_mask: torch.Tensor,
