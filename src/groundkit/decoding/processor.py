@@ -13,7 +13,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from groundkit.decoding.rows import check_sizes, expand_rows, prompt_bounds
 from groundkit.decoding.runtime import BatchConstraint, DeviceTables, as_device_tables, row_bounds
-from groundkit.decoding.tables import TokenTables, get_tables, grammar_literals
+from groundkit.decoding.tables import DecodingWarning, TokenTables, get_tables, grammar_literals
 from groundkit.decoding.vocab import Vocabulary, read_vocabulary, tokenizer_fingerprint
 from groundkit.errors import GroundkitError
 from groundkit.frames import ImageSize
@@ -35,10 +35,6 @@ def compile_constraint(tokenizer: Any, grammar: ComposedGrammar, eos_token_ids: 
             _VOCABS[vkey] = read_vocabulary(tokenizer, grammar_literals(grammar), list(eos) if eos else None)
         _TABLES[key] = get_tables(grammar, _VOCABS[vkey], use_cache=use_cache)
     return _TABLES[key]
-
-
-class DecodingWarning(UserWarning):
-    """Generation went on in a way that may cut the guarantee short (e.g. a smaller budget)."""
 
 
 BEAM_SEARCH = frozenset({"_beam_search", "_group_beam_search", "_constrained_beam_search", "beam_search", "beam_sample",

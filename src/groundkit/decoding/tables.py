@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -258,14 +260,31 @@ def save_tables(tables: TokenTables, path: Path) -> None:
     os.replace(tmp, path)  # atomic: concurrent builders never see a half-written file
 
 
+class DecodingWarning(UserWarning):
+    """Decoding went on in a degraded way: a rebuilt cache, a budget cut short by generate()."""
+
+
+_REQUIRED = ("eos_ids", "dist", "exit", "default_next", "default_dist", "slot", "ex_tok", "ex_valid", "ex_next", "ex_dist",
+             "deny_tok", "deny_valid", "num_tok", "num_valid")
+
+
 def load_tables(path: Path) -> TokenTables | None:
-    try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError):
+    """Tables from a cache file; None when it is absent, and None with a :class:`DecodingWarning`
+    when it is truncated, foreign or otherwise unreadable (the caller rebuilds it)."""
+    if not path.exists():
         return None
-    meta = arrays.pop("__meta").tolist()
-    return TokenTables(*meta, arrays=arrays, stats={"loaded_from": str(path)})
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = [int(v) for v in arrays.pop("__meta").tolist()]
+        missing = [k for k in _REQUIRED if k not in arrays]
+        if len(meta) != 6 or missing:
+            raise ValueError(f"not a groundkit table file (meta {len(meta)} values, missing {missing[:3]})")
+        return TokenTables(*meta, arrays=arrays, stats={"loaded_from": str(path)})
+    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"decoding-table cache {path} is unreadable ({type(exc).__name__}: {exc}); rebuilding it",
+                      DecodingWarning, stacklevel=3)
+        return None
 
 
 def get_tables(grammar: ComposedGrammar, vocab: Vocabulary, use_cache: bool = True) -> TokenTables:
@@ -284,4 +303,4 @@ def get_tables(grammar: ComposedGrammar, vocab: Vocabulary, use_cache: bool = Tr
     return tables
 
 
-__all__ = ["ByteDFA", "TokenTables", "compile_tables", "get_tables"]
+__all__ = ["ByteDFA", "DecodingWarning", "TokenTables", "compile_tables", "get_tables"]
