@@ -1,0 +1,105 @@
+"""``groundkit experiment``: the counting pipeline end to end at toy size, resuming, and the hook."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("trl")
+
+import groundkit as gk  # noqa: E402
+from groundkit.cli import app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("experiment") / "counting"
+    result = CliRunner().invoke(app, ["experiment", "counting", "--out", str(out), "--scale", "smoke", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_counting_smoke_writes_results_for_every_arm(smoke_run):
+    out, output = smoke_run
+    results = json.loads((out / "results.json").read_text())
+    assert results["experiment"] == "counting" and results["scale"] == "smoke" and results["minutes"] > 0
+    assert set(results["arms"]) == {"direct", "grounded", "grounded+grpo"}
+    assert 0.0 <= results["baselines"]["majority"] <= 1.0 and 0.0 <= results["baselines"]["chance"] <= 1.0
+    for arm, m in results["arms"].items():
+        assert m["records"] == 6, arm
+        for key in ("accuracy", "accuracy_in_range", "accuracy_beyond_range", "format_valid", "point_f1"):
+            assert key in m
+        assert m["format_valid"] == 1.0  # constrained decoding: every completion parses
+        lo, hi = m["accuracy_ci"]
+        assert lo <= m["accuracy"] <= hi
+        assert "groundkit/image_reliance" in m["curves"], arm
+    assert "loss" in results["arms"]["direct"]["curves"]
+    assert "reward" in results["arms"]["grounded+grpo"]["curves"]
+    report = (out / "report.html").read_text()
+    assert "grounded+grpo" in report and "sft_loss.png" in report and (out / "report" / "sft_loss.png").exists()
+    assert "baselines: majority" in output
+
+
+def test_counting_arms_differ_only_by_the_points(smoke_run):
+    out, _ = smoke_run
+    grounded = [json.loads(line) for line in (out / "traces" / "grounded.jsonl").read_text().splitlines()]
+    direct = [json.loads(line) for line in (out / "traces" / "direct.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in grounded] == [r["id"] for r in direct]
+    parser = gk.get_parser("groundkit")
+    pointed = 0
+    for g, d in zip(grounded, direct):
+        tg, td = parser.parse(g["completion"]), parser.parse(d["completion"])
+        assert not td.groundings
+        pointed += len(tg.groundings) == int(g["answer"])
+        assert " ".join(tg.thought.split()) == " ".join(td.thought.split())
+    assert pointed == len(grounded)  # one point per counted object
+
+
+def test_counting_rerun_resumes_every_stage(smoke_run):
+    from typer.testing import CliRunner
+
+    out, _ = smoke_run
+    before = (out / "results.json").read_text()
+    result = CliRunner().invoke(app, ["experiment", "counting", "--out", str(out), "--scale", "smoke", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("resumed") >= 9 and "..." not in result.output
+    assert json.loads((out / "results.json").read_text())["arms"] == json.loads(before)["arms"]
+
+
+def test_unknown_scale_or_experiment_is_one_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    bad = CliRunner().invoke(app, ["experiment", "counting", "--out", str(tmp_path), "--scale", "huge"])
+    assert bad.exit_code == 1 and "no scale 'huge'" in bad.output
+    missing = CliRunner().invoke(app, ["experiment", "nope", "--out", str(tmp_path)])
+    assert missing.exit_code == 1 and "unknown experiment 'nope'" in missing.output
+    gpu = CliRunner().invoke(app, ["experiment", "counting", "--out", str(tmp_path), "--scale", "gpu"])
+    assert gpu.exit_code == 1 and "needs --model" in gpu.output
+
+
+def test_hook_register_experiments(fresh_registry, tmp_path):
+    class Echo(gk.Experiment):
+        name = "echo"
+        scales = ("cpu",)
+
+        def run(self, out, options, progress=None):
+            progress("only", 1, 1)
+            return {"experiment": "echo", "seed": options.seed, "out": str(out)}
+
+    def register_experiments(register):
+        register(Echo())
+
+    import types
+
+    reg = fresh_registry(("echo-plugin", types.SimpleNamespace(register_experiments=gk.hookimpl(register_experiments))))
+    assert reg.plugins["echo-plugin"].registered == [("experiment", "echo")]
+    seen = []
+    results = gk.run_experiment("echo", tmp_path, gk.ExperimentOptions(scale="cpu", seed=4), lambda *a: seen.append(a))
+    assert results["seed"] == 4 and seen == [("only", 1, 1)]
+    with pytest.raises(gk.GroundkitError, match="no scale 'gpu'"):
+        gk.run_experiment("echo", tmp_path, gk.ExperimentOptions(scale="gpu"))
+    with pytest.raises(gk.GroundkitError, match="seed"):
+        gk.ExperimentOptions(seed=-1)
