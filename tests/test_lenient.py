@@ -192,3 +192,36 @@ def test_training_config_reading_reaches_the_reward_functions():
     assert load_config(base, "grpo").reading == "strict"
     with pytest.raises(ConfigError, match="reading"):
         load_config({**base, "reading": "loose"}, "grpo")
+
+
+def test_eval_lenient_keeps_format_strict_and_reads_answers_and_groundings_leniently(tmp_path):
+    import json
+
+    from groundkit.eval import EvalConfig, evaluate
+    from groundkit.scenes import generate_scenes
+    from groundkit.scenes.simulate import simulate_completions
+
+    generate_scenes(tmp_path / "scenes", 6, seed=3, size="tiny")
+    truths = gk.load_ground_truth(tmp_path / "scenes" / "scenes.jsonl").values()
+    rows = list(simulate_completions(truths, wrong=0.0, invalid=0.0, jitter=0.0))
+    clean, flawed = tmp_path / "clean.jsonl", tmp_path / "flawed.jsonl"
+    clean.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    flawed.write_text("".join(json.dumps({**r, "completion": r["completion"].replace("<think>", "<think><box>[1, 2, x</box>", 1)}) + "\n"
+                              for r in rows))
+    bench = [f"scenes:{tmp_path / 'scenes'}"]
+    reference = evaluate(EvalConfig(bench, completions=str(clean)), tmp_path / "ref").summary["overall"]
+    strict = evaluate(EvalConfig(bench, completions=str(flawed)), tmp_path / "strict").summary["overall"]
+    run = evaluate(EvalConfig(bench, completions=str(flawed), reading="lenient"), tmp_path / "lenient")
+    lenient = run.summary["overall"]
+    assert strict["format"] == lenient["format"] == 0.0 and strict["answer"] == 0.0
+    for metric in ("answer", "point_in_mask", "point_f1", "box_iou_hungarian"):
+        assert lenient[metric] == pytest.approx(reference[metric]), metric
+    assert all(r["skipped"][0]["reason"].startswith("malformed box") and r["parse_error"] for r in run.rows)
+    from typer.testing import CliRunner
+
+    from groundkit.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "-b", bench[0], "-c", str(flawed), "-o", str(tmp_path / "cli"), "--lenient", "--json"])
+    assert result.exit_code == 0, result.output
+    overall = json.loads(result.stdout)["summary"]["overall"]
+    assert overall["format"] == 0.0 and overall["answer"] == pytest.approx(reference["answer"])

@@ -16,7 +16,7 @@ from groundkit.eval.benchmarks import with_images
 from groundkit.eval.runner import bench_specs
 
 from .app import app
-from .text import DIALECT, FIELD, FRAME
+from .text import DIALECT, FIELD, FRAME, LENIENT
 
 
 @app.command("eval")
@@ -33,6 +33,7 @@ def eval_command(
     max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per completion (--model)."),
     metrics: str = typer.Option(",".join(METRICS), "--metrics", help="Comma-separated reward terms used as metrics."),
     field: str = FIELD,
+    lenient: bool = LENIENT,
     gallery: int = typer.Option(6, "--gallery", help="Examples per benchmark and status (correct / wrong / invalid) in the report."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming the run in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
@@ -40,12 +41,13 @@ def eval_command(
     """Evaluate on benchmarks: accuracy, format validity, grounding quality per benchmark, task and grounding type.
 
     Example: groundkit eval --bench scenes:scenes/ --completions completions.jsonl --dialect groundkit --out eval-out
+    (--lenient, for unconstrained models: format validity stays strict, answers and grounding metrics read leniently)
     """
     if limit is not None and limit < 1:
         raise GroundkitError(f"--limit must be at least 1, got {limit}")
     config = EvalConfig(
         bench_specs(with_images(bench, images)), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit,
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=max_new_tokens, reading="lenient" if lenient else "strict",
     )
     with Progress(
         TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()

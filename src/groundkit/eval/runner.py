@@ -3,7 +3,9 @@
 Grounding metrics are reported over the valid completions that use the grounding type the
 metric compares (points for ``point_*``, boxes for ``box_*``, masks for ``mask_iou``), so
 points and boxes are compared on what each grounded; invalid completions count in format
-validity and accuracy (as wrong).
+validity and accuracy (as wrong). With ``reading="lenient"`` (``--lenient``) format validity
+stays strict while the answer and grounding metrics read every well-formed grounding (rows
+list the spans skipped).
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ class EvalConfig:
     limit: int | None = None
     batch_size: int = 16
     max_new_tokens: int = 512
+    reading: str = "strict"  # how metrics read completions; format validity is strict either way
 
     def same_run(self, other: dict[str, Any]) -> list[str]:
         """Settings that differ from a stored run (those that change scores)."""
-        keys = ("benches", "dialect", "frame", "metrics", "model", "constrained")
+        keys = ("benches", "dialect", "frame", "metrics", "model", "constrained", "reading")
         return [k for k in keys if other.get(k) != asdict(self)[k]]
 
 
@@ -106,6 +109,7 @@ def _row(bench: str, truth: GroundTruth, text: str, batch: Any, i: int, values: 
         "predicted": trace.answer if trace is not None else None, "grounding": _grounding_group(trace), "status": status,
         "parse_error": str(err).splitlines()[0] if err is not None else None, "metrics": metrics,
         "trace": trace.to_dict() if trace is not None else None,
+        "skipped": [p.to_dict() for p in trace.problems] if trace is not None else [],
     }
 
 
@@ -138,7 +142,7 @@ def evaluate(
     run_file.write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     store = ResultStore(results)
     resumed = len(store.rows)
-    reward_set = RewardSet.from_spec(config.metrics)
+    reward_set = RewardSet.from_spec(config.metrics, reading=config.reading)
     texts, problems = load_completions(config.completions, field) if config.completions else ({}, [])
     todo: list[tuple[str, GroundTruth]] = []
     keys: list[Key] = []
