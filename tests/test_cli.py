@@ -180,10 +180,13 @@ def test_a_plugin_that_fails_to_import_is_reported_by_distribution(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_third_party_duplicate_is_an_error_naming_both(tmp_path):
+def test_a_third_party_duplicate_is_rejected_with_a_warning_naming_both(tmp_path):
     source = "import groundkit\n@groundkit.hookimpl\ndef register_frames(register):\n    register(groundkit.Frame('unit', scale=1.0))\n"
     make_dist(tmp_path, "copy-frames", source, entry="copyframes")
     result = run_cli(["plugins"], {"PYTHONPATH": str(tmp_path)}, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 0  # every command keeps working
     assert "frame 'unit' is registered twice: by plugin 'frames' (groundkit" in result.stderr
     assert "by plugin 'copyframes' (copy-frames 9.9)" in result.stderr
+    assert run_cli(["grammar"], {"PYTHONPATH": str(tmp_path)}, tmp_path).returncode == 0
+    strict = run_cli(["plugins"], {"PYTHONPATH": str(tmp_path), "GROUNDKIT_STRICT_PLUGINS": "1"}, tmp_path)
+    assert strict.returncode == 1 and "frame 'unit' is registered twice" in strict.stderr

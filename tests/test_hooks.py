@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 
 import pytest
@@ -76,29 +77,46 @@ def test_hook_register_dialects(fresh_registry):
     assert gk.format_trace(gk.parse(text, "reason"), "reason") == text
 
 
-def test_duplicate_names_are_an_error_naming_both_plugins(fresh_registry):
-    def register_frames(register):
-        register(gk.Frame("rel-1000", scale=1000.0))
+def test_duplicate_plugin_name_is_rejected_with_a_warning_and_others_load(fresh_registry, monkeypatch, caplog):
+    copied = gk.Frame("rel-1000", scale=7.0)
 
-    with pytest.raises(gk.PluginError, match=r"registered twice: by plugin 'frames' \(groundkit .*\) and by plugin 'copycat'"):
+    def register_frames(register):
+        register(copied)
+        register(gk.Frame("rel-7", scale=7.0))
+
+    both = r"registered twice: by plugin 'frames' \(groundkit .*\) and by plugin 'copycat'"
+    reg = fresh_registry(("copycat", plugin(register_frames=register_frames)))
+    assert reg.frame("rel-1000") is not copied and reg.frame("rel-7").scale == 7.0  # the first registration wins
+    assert reg.plugins["copycat"].registered == [("frame", "rel-7")]
+    assert [f.name for f in reg.failures] == ["copycat"] and re.search(both, reg.failures[0].error)
+    assert re.search(both, caplog.text) and "GROUNDKIT_STRICT_PLUGINS" in caplog.text
+    assert gk.parse("<think><point>(500, 25)</point></think><answer>1</answer>").groundings  # everything else works
+    monkeypatch.setenv("GROUNDKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(gk.PluginError, match=both):
         fresh_registry(("copycat", plugin(register_frames=register_frames)))
 
 
-def test_registering_the_wrong_kind_of_object_is_an_error(fresh_registry):
+def test_registering_the_wrong_kind_of_object_is_rejected(fresh_registry, monkeypatch):
     def register_frames(register):
         register("rel-1000")
 
+    reg = fresh_registry(("bad", plugin(register_frames=register_frames)))
+    assert [(f.name, "expected Frame" in f.error) for f in reg.failures] == [("bad", True)]
+    monkeypatch.setenv("GROUNDKIT_STRICT_PLUGINS", "1")
     with pytest.raises(gk.PluginError, match="expected Frame"):
         fresh_registry(("bad", plugin(register_frames=register_frames)))
 
 
-def test_invalid_type_name_is_rejected(fresh_registry):
+def test_invalid_type_name_is_rejected(fresh_registry, monkeypatch):
     class Bad(gk.GroundingType):
         name = "Bad-Name"
 
     def register_grounding_types(register):
         register(Bad())
 
+    reg = fresh_registry(("bad", plugin(register_grounding_types=register_grounding_types)))
+    assert "invalid name" in reg.failures[0].error and "Bad-Name" not in reg.grounding_types.names()
+    monkeypatch.setenv("GROUNDKIT_STRICT_PLUGINS", "1")
     with pytest.raises(gk.PluginError, match="invalid name"):
         fresh_registry(("bad", plugin(register_grounding_types=register_grounding_types)))
 
@@ -125,8 +143,9 @@ def test_a_type_rule_may_only_define_its_own_names(fresh_registry):
     def register_grounding_types(register):
         register(Sneaky())
 
-    fresh_registry(("sneaky", plugin(register_grounding_types=register_grounding_types)))
-    with pytest.raises(gk.GrammarError, match="defines 'TEXT'"):
+    reg = fresh_registry(("sneaky", plugin(register_grounding_types=register_grounding_types)))
+    assert "defines 'TEXT'" in reg.failures[0].error
+    with pytest.raises(gk.PluginError, match="grounding type 'sneaky' is unavailable.*plugin 'sneaky'.*defines 'TEXT'"):
         gk.get_grammar("groundkit", types=["sneaky"])
 
 

@@ -2,11 +2,20 @@
 
 A typed facade with one method per hook (``collect_frames`` ...). Plugins are loaded
 lazily (the first :func:`get_registry` call), never at import time.
+
+Error boundary (as llm and pluggy hosts do): a plugin that fails to import, a hook that
+raises, an object registered under a name already taken (the first registration wins),
+of the wrong kind or with an invalid name, and a grounding type whose grammar rule does
+not compile in a dialect it declares are each rejected with a warning naming the plugin,
+recorded in :attr:`Registry.failures` (``groundkit plugins`` lists them) and everything
+else keeps working. ``GROUNDKIT_STRICT_PLUGINS=1`` turns each of them into an error.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata as md
+import logging
 import os
 import re
 import traceback
@@ -17,7 +26,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from groundkit import hookspecs
-from groundkit.errors import PluginError, UnknownNameError
+from groundkit.errors import GroundkitError, PluginError, UnknownNameError
 from groundkit.frames import Frame, ResizedPixelFrame, parse_frame_spec
 from groundkit.interfaces import (
     Backbone,
@@ -31,6 +40,7 @@ from groundkit.interfaces import (
     RewardTerm,
 )
 
+log = logging.getLogger("groundkit.plugins")
 ENTRY_POINT_GROUP = "groundkit"
 STRICT_ENV = "GROUNDKIT_STRICT_PLUGINS"
 T = TypeVar("T")
@@ -61,12 +71,16 @@ class PluginInfo:
 
 @dataclass
 class PluginLoadFailure:
-    """A plugin that could not be imported or whose hook raised."""
+    """A plugin that could not be imported, whose hook raised, or something it registered that
+    was rejected (a duplicate name, a grammar rule that does not compile: ``error`` says which)."""
 
     name: str
     distribution: str
     error: str
     detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "distribution": self.distribution, "error": self.error}
 
 
 @dataclass
@@ -81,6 +95,7 @@ class Kind(Generic[T]):
     def __init__(self, kind: str, cls: type, pattern: re.Pattern[str]):
         self.kind, self.cls, self.pattern = kind, cls, pattern
         self.items: dict[str, Registered[T]] = {}
+        self.unavailable: dict[str, str] = {}  # name -> why it was taken out (a failed load check)
 
     def add(self, obj: T, plugin: PluginInfo) -> None:
         if not isinstance(obj, self.cls):
@@ -102,7 +117,14 @@ class Kind(Generic[T]):
         try:
             return self.items[name].obj
         except KeyError:
+            if name in self.unavailable:
+                raise PluginError(f"{self.kind} {name!r} is unavailable: {self.unavailable[name]}") from None
             raise UnknownNameError(self.kind, name, self.items) from None
+
+    def remove(self, name: str, why: str) -> None:
+        """Take a registered object out (it failed a load check); :meth:`get` then says why."""
+        self.items.pop(name, None)
+        self.unavailable[name] = why
 
     def names(self) -> list[str]:
         return sorted(self.items)
@@ -140,7 +162,10 @@ class Registry:
             except Exception as exc:  # error boundary: one bad plugin does not break the host
                 self._fail(ep.name, dist, exc)
                 continue
-            self.add_plugin(module, ep.name, dist, version, builtin=dist == "groundkit")
+            try:
+                self.add_plugin(module, ep.name, dist, version, builtin=dist == "groundkit")
+            except PluginError as exc:  # two distributions use one entry-point name: the first stays
+                self._reject(PluginInfo(ep.name, dist, version, False), exc)
 
     def add_plugin(self, module: object, name: str, distribution: str = "(local)", version: str = "?", builtin: bool = False) -> PluginInfo:
         """Register a plugin object (a module or instance with ``@hookimpl`` functions)."""
@@ -158,17 +183,30 @@ class Registry:
         if self.strict:
             raise exc
         self.failures.append(PluginLoadFailure(name, dist, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        log.warning("groundkit: plugin %r (%s) failed to load: %s: %s", name, dist, type(exc).__name__, exc)
+
+    def _reject(self, info: PluginInfo, exc: PluginError, detail: str = "") -> None:
+        """Something a plugin registered is rejected: an error in strict mode, else a warning and a failure."""
+        if self.strict:
+            raise exc
+        self.failures.append(PluginLoadFailure(info.name, info.distribution, str(exc), detail))
+        log.warning("groundkit: %s (rejected; set %s=1 to make this an error)", exc, STRICT_ENV)
 
     def _collect(self, hook_name: str, kind: Kind[Any]) -> None:
-        """Call one hook on every plugin, each with a ``register`` callback bound to that plugin."""
+        """Call one hook on every plugin, each with a ``register`` callback bound to that plugin;
+        a rejected object (duplicate name, wrong kind, invalid name) leaves the plugin's others registered."""
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             info = self.plugins[impl.plugin_name]
-            register: Callable[[Any], None] = lambda obj, info=info: kind.add(obj, info)  # noqa: E731
+
+            def register(obj: Any, info: PluginInfo = info) -> None:
+                try:
+                    kind.add(obj, info)
+                except PluginError as exc:
+                    self._reject(info, exc)
+
             try:
                 impl.function(register=register)
-            except PluginError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # in strict mode _fail re-raises (a rejection included)
                 self._fail(info.name, info.distribution, exc)
 
     # --- one typed method per hook ---------------------------------------------------------
@@ -213,6 +251,56 @@ class Registry:
         self.collect_grounders()
         self.collect_extractors()
         self.collect_experiments()
+        self.check_grounding_types()
+
+    # --- load checks ------------------------------------------------------------------------
+    def check_grounding_types(self) -> None:
+        """Compile every grounding type's rule in every registered dialect it declares.
+
+        Per dialect, the grammar with all its types is composed once (the common, passing
+        case). When that fails, types are added one at a time (built-in ones first) and a type
+        whose rule does not compile is taken out of that dialect only, with the reason, as a
+        failure of its plugin; the dialect keeps its other types. A type broken in every
+        dialect it declares becomes unavailable (asking for it says why).
+        """
+        from groundkit.text.grammar import compose  # on use: the registry is core, grammars sit above it
+
+        broken: dict[str, dict[str, str]] = {}
+        for dname in self.dialects.names():
+            dialect = self.dialects.get(dname)
+            try:
+                frame = self.frame(dialect.default_frame)
+            except GroundkitError:
+                continue  # a dialect whose default frame is unknown fails when used, naming the frame
+            types = [r.obj for r in self.grounding_types.items.values() if r.obj.syntax(dname) is not None]
+            if not types or _composes(compose, dialect, frame, sorted(types, key=lambda t: t.name)) is None:
+                continue  # (sorted as get_grammar composes it, so the compiled grammar is reused from the cache)
+            ok: list[GroundingType] = []
+            for t in types:
+                why = _composes(compose, dialect, frame, [*ok, t])
+                if why is None:
+                    ok.append(t)
+                else:
+                    broken.setdefault(t.name, {})[dname] = why
+        for name, dialects in broken.items():
+            self._take_out(name, dialects)
+
+    def _take_out(self, name: str, dialects: dict[str, str]) -> None:
+        entry = self.grounding_types.items[name]
+        for dname, why in dialects.items():
+            first = why.strip().splitlines()[0] if why.strip() else why
+            err = PluginError(f"grounding type {name!r} of plugin {entry.plugin.name!r} ({entry.plugin.distribution} "
+                              f"{entry.plugin.version}) is unavailable in dialect {dname!r}: its rule does not compile: {first}")
+            self._reject(entry.plugin, err, why)
+        kept = {d: s for d, s in entry.obj.syntaxes.items() if d not in dialects}
+        if not any(d in self.dialects.items for d in kept):
+            dname, why = next(iter(dialects.items()))
+            self.grounding_types.remove(name, f"its rule (plugin {entry.plugin.name!r}) does not compile in dialect "
+                                              f"{dname!r}: {why.strip().splitlines()[0] if why.strip() else why}")
+            return
+        trimmed = copy.copy(entry.obj)  # the plugin's object stays as it was; the registry keeps the working dialects
+        trimmed.syntaxes = kept
+        entry.obj = trimmed
 
     # --- lookups --------------------------------------------------------------------------
     def frame(self, spec: str) -> Frame:
@@ -251,6 +339,15 @@ class Registry:
 
     def experiment(self, name: str) -> Experiment:
         return self.experiments.get(name)
+
+
+def _composes(compose: Callable[..., Any], dialect: Dialect, frame: Frame, types: list[GroundingType]) -> str | None:
+    """None when the types' rules compose into a grammar Lark accepts, else why not."""
+    try:
+        compose(dialect, frame, tuple(types))
+    except Exception as exc:  # error boundary: a plugin's rule may break Lark or the composer in any way
+        return str(exc) if isinstance(exc, GroundkitError) else f"{type(exc).__name__}: {exc}"
+    return None
 
 
 _REGISTRY: Registry | None = None
