@@ -69,30 +69,31 @@ def mutate(text: str, rng: random.Random, edits: int) -> str:
     return text
 
 
-def read_everything(texts: list[str], dialect: str, truths: list[gk.GroundTruth | None]) -> None:
+def read_everything(texts: list[str], dialect: str, truths: list[gk.GroundTruth | None], frame: str | None = None) -> None:
     """Parse (strict, lenient), then every reward term, then the TRL adapter: only groundkit errors allowed."""
     for text in texts:
-        ours_only(gk.parse, text, dialect, image_size=SIZE)
+        ours_only(gk.parse, text, dialect, frame, image_size=SIZE)
         if LENIENT:
-            gk.parse(text, dialect, image_size=SIZE, lenient=True)  # lenient never raises for content
+            gk.parse(text, dialect, frame, image_size=SIZE, lenient=True)  # lenient never raises for content
     rs = gk.RewardSet.from_spec(ALL_TERMS)
-    result = rs(texts, truths, dialect=dialect)
+    result = rs(texts, truths, dialect=dialect, frame=frame)
     assert len(result.total) == len(texts)
     columns = [t.to_dict() if t is not None else None for t in truths]
-    for f in trl_reward_funcs(ALL_TERMS, dialect=dialect)[0]:
+    for f in trl_reward_funcs(ALL_TERMS, dialect=dialect, frame=frame)[0]:
         assert len(f(prompts=["p"] * len(texts), completions=texts, ground_truth=columns)) == len(texts)
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(("dialect", "frame"), [(d, None) for d in DIALECTS] + [
+    ("qwen-json", "abs-resized"), ("qwen2vl", "abs-original"), ("groundkit", "unit"), ("treevgr", "percent-100")])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1), edits=st.integers(0, 6))
-def test_mutated_traces_raise_only_groundkit_errors(dialect, data, seed, edits):
-    trace = data.draw(trace_strategy(dialect, None, SIZE))
-    text = gk.format_trace(trace, dialect, image_size=SIZE)
+def test_mutated_traces_raise_only_groundkit_errors(dialect, frame, data, seed, edits):
+    trace = data.draw(trace_strategy(dialect, frame, SIZE))
+    text = gk.format_trace(trace, dialect, frame, image_size=SIZE)
     rng = random.Random(seed)
     texts = [text, mutate(text, rng, edits), mutate(text, rng, edits + 3)]
     truth = gk.GroundTruth.from_dict(VALID_TRUTH)
-    read_everything(texts, dialect, [truth, truth, None])
+    read_everything(texts, dialect, [truth, truth, None], frame)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
