@@ -5,11 +5,14 @@ from functools import cache
 from groundkit import (
     QWEN_CHAT_TEMPLATE,
     Backbone,
+    BackboneError,
     ImageSize,
     LoadedModel,
     ModelSize,
     hookimpl,
     qwen_tokenizer,
+    resize_params,
+    resized_frame_spec,
     smart_resize,
 )
 
@@ -58,8 +61,12 @@ class QwenVL(Backbone):
         return cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template)
 
     def resize_rule(self, processor):
-        ip = processor.image_processor
-        return ip.patch_size * ip.merge_size, ip.size["shortest_edge"], ip.size["longest_edge"]
+        """(factor, min_pixels, max_pixels) from the loaded image processor's config."""
+        params = resize_params(processor.image_processor)
+        if params is None:
+            name = type(processor.image_processor).__name__
+            raise BackboneError(f"{name} has no smart_resize settings (patch_size, merge_size, min/max pixels)")
+        return params["factor"], params["min_pixels"], params["max_pixels"]
 
     def input_size(self, processor, size):
         factor, lo, hi = self.resize_rule(processor)
@@ -144,8 +151,8 @@ class Qwen25VL(QwenVL):
     tiny_rope = {"rope_type": "default", "mrope_section": [2, 2, 4], "rope_theta": 10000.0}
 
     def native_frame(self, processor):
-        factor, lo, hi = self.resize_rule(processor)
-        return f"abs-resized:factor={factor},min_pixels={lo},max_pixels={hi}"
+        self.resize_rule(processor)  # a clear error when the processor has no smart_resize settings
+        return resized_frame_spec(processor.image_processor)
 
 
 class Qwen3VL(QwenVL):

@@ -46,7 +46,16 @@ from groundkit.eval.benchmarks import (
     read_rows,
     truth_from_fields,
 )
-from groundkit.frames import Frame, ImageSize, OriginalPixelFrame, ResizedPixelFrame, smart_resize
+from groundkit.frames import (
+    Frame,
+    FrameWarning,
+    ImageSize,
+    OriginalPixelFrame,
+    ResizedPixelFrame,
+    resize_params,
+    resized_frame_spec,
+    smart_resize,
+)
 from groundkit.geometry import (
     box_area,
     box_contains,
@@ -150,7 +159,7 @@ __all__ = [
     "default_reader", "format_grounding", "format_trace", "get_grammar", "get_parser", "get_registry",
     "hookimpl", "mask_bbox", "mask_iou", "parse", "point_in_polygon", "polygon_area", "polygon_bbox",
     "rasterize_polygon", "read_grammar", "render", "rle_decode", "rle_encode", "set_registry",
-    "smart_resize", "supported_types",
+    "smart_resize", "supported_types", "FrameWarning", "resize_params", "resized_frame_spec",
     # rewards
     "ConsistencyJudge", "GroundTruth", "ObjectTruth", "OverlapJudge", "RewardResult", "RewardSet", "RewardTerm",
     "Sample", "ScoringBatch", "answer_correct", "answers_agree", "box_iou_matrix", "choice_indices", "greedy_pairs",
