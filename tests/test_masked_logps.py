@@ -184,3 +184,58 @@ def test_replay_scan_and_sparse_masks_read_nothing_back_on_a_device(sentencepiec
     scores = mask.mask_(torch.empty((24, len(sentencepiece) + 8), device=meta))
     cols, counted = mask.columns()
     assert scores.device == meta and cols.shape == counted.shape and mask.allows(ids.reshape(-1)).shape == (24,)
+
+
+def tiny_lm(kind: str, vocab: int):
+    """A random-initialised causal LM from config, with TRL's fused LM head (as GRPOTrainer adds it)."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=16)
+    if kind == "gemma2":  # final-logit softcapping, tied embeddings
+        model = Gemma2ForCausalLM(Gemma2Config(**common, final_logit_softcapping=5.0))
+    else:
+        model = Qwen2ForCausalLM(Qwen2Config(**common, tie_word_embeddings=False))
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(40.0)  # peaked distributions: some mass on forbidden tokens
+    add_fused_lm_head(model, temperature=0.7, outputs=("log_probs", "entropy"))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "gemma2"])
+def test_trl_fused_lm_head_path_equals_the_logits_path_and_the_reference(sentencepiece, kind):
+    """Through TRL's fused LM head (no (B, T, V) logits): the same log-probs, entropies and
+    parameter gradients as from the model's logits, and as the dense reference."""
+    from groundkit.training.constrained import MaskReplayingModel
+
+    grammar, ids, mask, vocab, proc = rollouts(sentencepiece, "groundkit", None, steps=14, seed=11, extra=5)
+    model = tiny_lm(kind, vocab)
+    prompt = torch.randint(0, vocab, (ids.shape[0], 4), generator=torch.Generator().manual_seed(2))
+    input_ids = torch.cat([prompt, ids], 1)
+    attention = torch.cat([torch.ones_like(prompt), mask], 1)
+    labels = input_ids.masked_fill(attention == 0, -100)
+    labels[:, :prompt.shape[1]] = -100
+    k = ids.shape[1]
+    results = {}
+    for fused in (True, False):
+        model.zero_grad()
+        stand_in = MaskReplayingModel(model, lambda sizes: proc(), SIZES, k, 0.7, fused=fused)
+        out = stand_in(input_ids=input_ids, attention_mask=attention, labels=labels, fused_lm_head=True)
+        logps, entropy = out.log_probs[:, -k:], out.entropy[:, -k:]
+        (logps * mask).sum().add((entropy * mask).sum() * 0.5).backward()
+        results[fused] = (logps.detach() * mask, entropy.detach() * mask,
+                          {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    for a, b in zip(results[True][:2], results[False][:2]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert results[True][2].keys() == results[False][2].keys()
+    for name, grad in results[True][2].items():
+        torch.testing.assert_close(grad, results[False][2][name], atol=1e-4, rtol=1e-4, msg=name)
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, -k - 1:-1].double()
+    ref, ref_entropy, _ = dense_masked_logps(logits / 0.7, ids, mask, proc(), True)
+    plain = torch.log_softmax(logits / 0.7, -1).gather(-1, ids[..., None]).squeeze(-1)
+    assert ((plain - ref).abs() * mask > 1e-2).any(), "the masks should move the log-probs"
+    torch.testing.assert_close(results[True][0].double(), ref * mask, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[True][1].double(), ref_entropy * mask, atol=1e-5, rtol=1e-5)

@@ -8,9 +8,10 @@ adding the grounded logits processor built for that batch (one frame per row: pe
 Log-probs: with constrained rollouts the tokens were sampled from the *masked* distribution, so
 the policy / reference / old log-probs in the loss must be those of the masked distribution
 too (else the importance ratio is biased). :class:`MaskReplayingModel` stands in for the model
-in ``_get_per_token_logps_and_entropies``: it computes the completion logits, applies the
-processor's ``replay_mask`` (a scan over the completion ids), and returns the log-probs and
-entropies of the masked distribution in the shape TRL's fused LM head returns them.
+in ``_get_per_token_logps_and_entropies``: it replays the processor's masks over the completion
+ids (one scan) and returns the log-probs and entropies of the masked distribution in the shape
+TRL's fused LM head returns them, without a (B, T, V) mask or masked copy (see
+:mod:`groundkit.training.masked_logps` and :mod:`groundkit.training.fused_masked`).
 """
 
 from __future__ import annotations
@@ -131,20 +132,29 @@ def dense_masked_logps(logits: Any, completion_ids: Any, completion_mask: Any, p
 class MaskReplayingModel:
     """Called like TRL's fused-LM-head model (``model(**inputs, labels=..., fused_lm_head=True)``),
     returns the masked distribution's ``log_probs`` / ``entropy`` for the last ``logits_to_keep``
-    positions. Rows are consumed in order across TRL's chunked calls (``sizes[i]`` = row i)."""
+    positions. Rows are consumed in order across TRL's chunked calls (``sizes[i]`` = row i).
+
+    With the built-in processor one replay scan per call serves log-probs and entropies. With
+    ``fused`` (TRL's fused LM head, which GRPOTrainer adds to its models) TRL's forward runs as
+    usual and only its log-prob function is swapped for the masked one
+    (:mod:`groundkit.training.fused_masked`): no (B, T, V) logits. Otherwise the last
+    ``logits_to_keep + 1`` logits are computed and masked chunk by chunk; a backend with only
+    ``replay_mask`` gets the dense path."""
 
     def __init__(self, model: Any, make_processor: Any, sizes: Sequence[ImageSize | None], logits_to_keep: int,
-                 temperature: float, on_violations: Any = None):
+                 temperature: float, on_violations: Any = None, fused: bool = True):
         self.model, self.make_processor = model, make_processor
         self.sizes, self.k, self.temperature = list(sizes), logits_to_keep, temperature
         self.offset = 0
         self.on_violations = on_violations
+        self.fused = fused
 
     def __call__(self, *, labels: Any, fused_lm_head: bool = True, **inputs: Any) -> Any:
+        from groundkit.decoding.replay import replay_states, supports_replay_states
+        from groundkit.training.fused_masked import MaskedCall, fused_head_available, masked_lm_head
+        from groundkit.training.masked_logps import chunk_bytes_for, sparse_masked_logps
+
         k = self.k
-        inputs.pop("output_router_logits", None)
-        out = self.model(**inputs, use_cache=False, logits_to_keep=k + 1)
-        logits = out.logits  # (B, k + 1, V): the last k + 1 positions; the last predicts nothing scored
         ids = inputs["input_ids"][:, -k:]
         mask = labels[:, -k:] != -100
         rows = ids.size(0)
@@ -153,8 +163,31 @@ class MaskReplayingModel:
             raise GroundkitError(f"mask replay: {rows} rows from offset {self.offset}, but {len(self.sizes)} row sizes known")
         self.offset += rows
         processor = self.make_processor(sizes)
-        logps, entropy, violations = masked_logps(logits, ids, mask.long(), processor, compute_entropy=True,
-                                                  temperature=self.temperature, offset=logits.size(1) - (k + 1))
+        if not supports_replay_states(processor):
+            inputs.pop("output_router_logits", None)
+            out = self.model(**inputs, use_cache=False, logits_to_keep=k + 1)
+            logits = out.logits
+            logps, entropy, violations = masked_logps(logits, ids, mask.long(), processor, compute_entropy=True,
+                                                      temperature=self.temperature, offset=logits.size(1) - (k + 1))
+            self._report(violations)
+            return SimpleNamespace(log_probs=logps, entropy=entropy, aux_loss=None, logits=None)
+        replay = replay_states(processor, ids, mask)
+        if self.fused and fused_head_available():
+            call = MaskedCall(replay, labels, k, chunk_bytes_for(ids.device))
+            with masked_lm_head(call):
+                out = self.model(**inputs, labels=labels, fused_lm_head=True)
+            if not call.called or call.violations is None:
+                raise GroundkitError("mask replay: the model has no TRL fused LM head (add_fused_lm_head) to mask; "
+                                     "build the trainer through groundkit.training.grpo")
+            self._report(int(call.violations.sum()))
+            return SimpleNamespace(log_probs=out.log_probs, entropy=out.entropy, aux_loss=getattr(out, "aux_loss", None),
+                                   logits=None)
+        inputs.pop("output_router_logits", None)
+        out = self.model(**inputs, use_cache=False, logits_to_keep=k + 1)
+        result = sparse_masked_logps(out.logits, ids, mask, replay, True, self.temperature, offset=out.logits.size(1) - (k + 1))
+        self._report(result.n_violations)
+        return SimpleNamespace(log_probs=result.logps, entropy=result.entropy, aux_loss=None, logits=None)
+
+    def _report(self, violations: int) -> None:
         if violations and self.on_violations is not None:
             self.on_violations(violations)
-        return SimpleNamespace(log_probs=logps, entropy=entropy, aux_loss=None, logits=None)

@@ -52,7 +52,16 @@ class MaskedResult:
         return int(self.violations.sum())
 
 
+DEVICE_CHUNK_BYTES = 1 << 28
+"""On a GPU: 256 MiB temporaries, so each chunk's kernels (and the LM head's GEMM) stay large."""
+
+
+def chunk_bytes_for(device: torch.device) -> int:
+    return CHUNK_BYTES if device.type == "cpu" else DEVICE_CHUNK_BYTES
+
+
 def chunk_rows(width: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Rows per chunk so that one float32 temporary of ``width`` columns takes ``chunk_bytes``."""
     return max(1, chunk_bytes // (4 * width))
 
 
@@ -200,7 +209,7 @@ class _DenseRows(RowSource):
     def __init__(self, logits: torch.Tensor, steps: int, offset: int, scale: float):
         self.src, self.steps, self.offset, self.scale = logits, steps, offset, scale
         self.n, self.width = logits.shape[0] * steps, logits.shape[-1]
-        self.rows_per_chunk = min(chunk_rows(self.width), steps)
+        self.rows_per_chunk = max(1, min(chunk_rows(self.width, chunk_bytes_for(logits.device)), steps))
 
     def ranges(self) -> list[tuple[int, int]]:  # chunks never cross a sequence
         return [(b * self.steps + t, b * self.steps + min(t + self.rows_per_chunk, self.steps))
@@ -248,7 +257,7 @@ class MaskedLogProbs(torch.autograd.Function):
         grad = torch.empty_like(logits)
         grad[:, :offset].zero_()
         grad[:, offset + steps:].zero_()
-        gl, gh = _row_grads(g_logp, g_ent, valid)
+        gl, gh = row_grads(g_logp, g_ent, valid)
         in_place = logits.dtype == torch.float32
         for a, b in src.ranges():
             bi, t = divmod(a, steps)
@@ -260,7 +269,7 @@ class MaskedLogProbs(torch.autograd.Function):
         return grad, None, None, None, None, None, None
 
 
-def _row_grads(g_logp: torch.Tensor | None, g_ent: torch.Tensor | None, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def row_grads(g_logp: torch.Tensor | None, g_ent: torch.Tensor | None, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     zero = torch.zeros(valid.shape, device=valid.device)
     gl = zero if g_logp is None else g_logp.reshape(-1).float() * valid
     gh = zero if g_ent is None else g_ent.reshape(-1).float() * valid
