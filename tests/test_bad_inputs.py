@@ -123,6 +123,12 @@ def test_an_object_built_by_hand_with_an_empty_mask_scores_none_and_records_why(
     assert ("s", "point_f1", "object 'mug': the mask has no pixel set") in batch.problems
 
 
+def test_a_ground_truth_built_by_hand_with_a_bad_size_is_a_data_error():
+    for bad in (-5, 0, float("nan"), True, 2.5):
+        with pytest.raises(gk.DataError, match="record s: width must be a positive integer"):
+            gk.GroundTruth("s", answer="2", width=bad, height=10)
+
+
 @settings(max_examples=60, deadline=None)
 @given(counts=st.binary(max_size=12), h=st.integers(1, 6), w=st.integers(1, 6))
 def test_any_compressed_rle_string_decodes_to_its_size_or_is_a_data_error(counts, h, w):

@@ -154,6 +154,12 @@ class GroundTruth:
     objects: tuple[ObjectTruth, ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:  # from_dict checks everything; this guards records built by hand
+        for key in ("width", "height"):
+            value = getattr(self, key)
+            if value is not None and not (_finite(value) and value == int(value) and 0 < value <= MAX_SIDE):
+                raise DataError(f"{key} must be a positive integer, got {str(value)[:40]}", self.id)
+
     @property
     def image_size(self) -> tuple[int, int] | None:
         return (self.width, self.height) if self.width and self.height else None
