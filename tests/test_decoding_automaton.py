@@ -12,7 +12,7 @@ from strategies import trace
 import groundkit as gk
 from groundkit.backbones.tokenizers import qwen_tokenizer, sentencepiece_tokenizer
 from groundkit.decoding.automaton import build_byte_dfa
-from groundkit.decoding.tables import cache_dir, get_tables, grammar_literals, load_tables
+from groundkit.decoding.tables import DecodingWarning, cache_dir, get_tables, grammar_literals, load_tables
 from groundkit.decoding.vocab import read_vocabulary
 from groundkit.registry import get_registry
 from groundkit.text.grammar import get_grammar
@@ -110,7 +110,8 @@ def test_tables_are_cached_on_disk_and_a_corrupt_file_is_rebuilt(tmp_path, monke
     for name, array in cold.arrays.items():
         assert (warm.arrays[name] == array).all(), name
     files[0].write_bytes(b"not a table file")
-    rebuilt = get_tables(grammar, vocab)
+    with pytest.warns(DecodingWarning, match="rebuilding"):
+        rebuilt = get_tables(grammar, vocab)
     assert (rebuilt.arrays["dist"] == cold.arrays["dist"]).all()
 
 
