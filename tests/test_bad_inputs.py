@@ -161,6 +161,28 @@ def test_reward_set_misuse_is_a_typed_error():
             gk.RewardSet.from_spec(f"format:{weight},answer")
 
 
+def test_a_term_returning_nan_or_infinity_gives_none_and_a_problem():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Wild(gk.RewardTerm):
+        name = "wild"
+
+        def score_one(self, batch, i):
+            return [float("nan"), float("inf"), "x", 0.5][i]
+
+    rs = gk.RewardSet([(Wild(), 1.0)])
+    batch = rs.batch(["a", "b", "c", "d"])
+    assert rs.score(batch).values["wild"] == [None, None, None, 0.5]
+    assert [p[0] for p in batch.problems] == ["#0", "#1", "#2"] and "not a finite number" in batch.problems[0][2]
+
+
+def test_trl_completion_of_the_wrong_type_is_a_typed_error():
+    funcs, _ = trl_reward_funcs("format")
+    with pytest.raises(gk.GroundkitError, match="a completion must be text or a list of messages, got int"):
+        funcs[0](prompts=["p"], completions=[5])
+
+
 def test_trl_ground_truth_column_of_another_length_is_an_error_not_silent_none():
     funcs, _ = trl_reward_funcs("format,point_f1")
     gt = json.dumps({"id": "s", "answer": "2", "objects": []})

@@ -154,8 +154,22 @@ class ScoringBatch:
             values = list(term.score(self))
             if len(values) != len(self):
                 raise GroundkitError(f"reward term {term.name!r} returned {len(values)} values for {len(self)} completions")
-            self._memo[key] = [None if v is None else float(v) for v in values]
+            self._memo[key] = [self._checked(term, i, v) for i, v in enumerate(values)]
         return self._memo[key]
+
+    def _checked(self, term: RewardTerm, i: int, value: Any) -> float | None:
+        """A term's value as a float; NaN / infinity (which would poison a GRPO update) or a
+        non-number becomes None, recorded in ``problems``."""
+        if value is None:
+            return None
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            out = math.nan
+        if math.isfinite(out):
+            return out
+        self.problems.append((self.record_id(i), term.name, f"returned {str(value)[:40]}, not a finite number; counted as None"))
+        return None
 
 
 def _hashable(obj: object) -> bool:

@@ -38,6 +38,8 @@ def completion_text(completion: Any) -> str:
     """The text of a plain completion (str) or a conversational one (assistant messages, str or parts)."""
     if isinstance(completion, str):
         return completion
+    if completion is not None and not isinstance(completion, (Mapping, Sequence)):
+        raise GroundkitError(f"a completion must be text or a list of messages, got {type(completion).__name__}")
     messages = [completion] if isinstance(completion, Mapping) else list(completion or ())
     parts: list[str] = []
     for m in messages:
