@@ -49,17 +49,17 @@ def test_rollback_and_jump_resynchronise_to_the_masks_of_a_fresh_processor(tiny)
     assert proc.resyncs == 4
 
 
-def test_a_rolled_back_token_that_differs_is_replayed_not_kept(tiny):
+def test_a_rejected_speculative_token_is_replaced_not_kept(tiny):
     tok, grammar = tiny.tokenizer, gk.get_grammar("groundkit")
     ids = written(tok, rows=1)
-    other = ids.clone()
-    other[0, 10] = tok.encode("<", add_special_tokens=False)[0]  # speculative token the model rejected
+    speculated = ids.clone()
+    speculated[0, 10:14] = torch.tensor(tok.encode("<think", add_special_tokens=False)[:1] * 4)  # candidates
     vocab = len(tok)
     proc = make_processor(tok, grammar, [gk.ImageSize(64, 64)], max_new_tokens=60)
-    masks_along(proc, other[:, :14], 3, vocab)
-    got = torch.isneginf(proc(ids[:, :15], torch.zeros(1, vocab)))  # same length as a step: the prefix decides
-    want = masks_along(make_processor(tok, grammar, [gk.ImageSize(64, 64)], max_new_tokens=60), ids[:, :15], 3, vocab)[-1]
-    assert torch.equal(got, want)
+    masks_along(proc, speculated[:, :14], 3, vocab)  # the candidates were scored
+    got = torch.isneginf(proc(ids[:, :11], torch.zeros(1, vocab)))  # rejected from 10 on: the model's own token at 10
+    want = masks_along(make_processor(tok, grammar, [gk.ImageSize(64, 64)], max_new_tokens=60), ids[:, :11], 3, vocab)[-1]
+    assert torch.equal(got, want) and proc.resyncs == 1
 
 
 def test_a_new_prompt_starts_a_new_generation(tiny):
