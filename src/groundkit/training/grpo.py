@@ -11,7 +11,9 @@ The subclass overrides four small hooks of TRL 1.16 and calls the originals:
 - ``_generate_and_score_completions`` / ``_compute_loss``: remember each row's image size
   (carried through TRL's shuffles as the ``groundkit_image_sizes`` tensor);
 - ``_get_per_token_logps_and_entropies``: swaps the model for a :class:`MaskReplayingModel`
-  when rollouts are constrained and ``mask_consistent_logps`` is on (the default).
+  when rollouts are constrained and ``mask_consistent_logps`` is on (the default); it goes
+  through TRL's fused LM head with the masked log-prob function swapped in, so no
+  (B, T, V) logits, mask or masked copy is made (see :mod:`groundkit.training.fused_masked`).
 """
 
 from __future__ import annotations

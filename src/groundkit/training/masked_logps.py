@@ -246,8 +246,9 @@ class MaskedLogProbs(torch.autograd.Function):
         logps, entropy, saved = masked_forward(src, replay, flat_ids, flat_valid, compute_entropy)
         ctx.save_for_backward(logits, flat_ids, flat_valid)
         ctx.saved, ctx.replay, ctx.offset, ctx.scale, ctx.steps = saved, replay, offset, scale, steps
-        ctx.mark_non_differentiable(saved.bad)
-        return logps.view(batch, steps), entropy.view(batch, steps), saved.bad.view(batch, steps)
+        bad = saved.bad.view(batch, steps)
+        ctx.mark_non_differentiable(bad)
+        return logps.view(batch, steps), entropy.view(batch, steps), bad
 
     @staticmethod
     def backward(ctx: Any, g_logp: torch.Tensor | None, g_ent: torch.Tensor | None, _: Any) -> tuple[Any, ...]:
