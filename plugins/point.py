@@ -1,5 +1,7 @@
 """The ``point`` grounding type: one (x, y) location."""
 
+import json
+
 from groundkit import GroundingType, Syntax, hookimpl, read_grammar
 
 
@@ -19,8 +21,19 @@ def read_molmo(tokens):
     """Molmo writes one ``<point x y>`` or ``<points x1 y1 x2 y2 ...>``: one point per (x, y) pair."""
     labels = [t for t in tokens if t.type == "LABEL" and str(t).strip()]
     label = str(labels[-1]) if labels else None
-    nums = [t for t in tokens if t.type == "NUM"]
+    nums = [t for t in tokens if t.type in ("NUM", "MOLMO_NUM")]
     return [(label, nums[i : i + 2]) for i in range(0, len(nums), 2)]
+
+
+def read_json(tokens):
+    """One grounding; the label is a JSON string (``JLABEL`` may hold ``\\uXXXX`` escapes)."""
+    label = None
+    for t in tokens:
+        if t.type == "LABEL" and str(t).strip():
+            label = str(t)
+        elif t.type == "JLABEL" and str(t).strip():
+            label = json.loads(f'"{t}"') if "\\" in str(t) else str(t)
+    return [(label, [t for t in tokens if t.type == "NUM"])]
 
 
 def _molmo(label, v):
@@ -28,8 +41,9 @@ def _molmo(label, v):
     return f'<point x="{v[0]}" y="{v[1]}"{alt}>{label or ""}</point>'
 
 
-def _syntax(dialect, write, **kw):
-    return Syntax(read_grammar("groundkit.grammars", "types", "point", f"{dialect}.lark"), write, **kw)
+def _syntax(dialect, write, native=False, **kw):
+    reading = read_grammar("groundkit.grammars", "types", "point", f"{dialect}.reading.lark") if native else None
+    return Syntax(read_grammar("groundkit.grammars", "types", "point", f"{dialect}.lark"), write, reading_rule=reading, **kw)
 
 
 class Point(GroundingType):
@@ -43,8 +57,9 @@ class Point(GroundingType):
                 "groundkit": _syntax("groundkit", lambda label, v: f"<point{_attr(label)}>({v[0]}, {v[1]})</point>"),
                 "treevgr": _syntax("treevgr", lambda label, v: f"<point>[{v[0]},{v[1]}]</point>", writes_label=False),
                 "qwen2vl": _syntax("qwen2vl", lambda label, v: f"{_qwen2vl_ref(label)}<|box_start|>({v[0]},{v[1]})<|box_end|>"),
-                "qwen-json": _syntax("qwen-json", lambda label, v: f'{{"point_2d": [{v[0]}, {v[1]}]{_json_label(label)}}}'),
-                "molmo": _syntax("molmo", _molmo, reader=read_molmo),
+                "qwen-json": _syntax("qwen-json", lambda label, v: f'{{"point_2d": [{v[0]}, {v[1]}]{_json_label(label)}}}',
+                                     native=True, reader=read_json),
+                "molmo": _syntax("molmo", _molmo, native=True, reader=read_molmo),
             }
         )
 

@@ -22,7 +22,7 @@ def need(package: str) -> None:
 def lark_accepts(grammar: gk.ComposedGrammar, text: str, size: gk.ImageSize | None = None) -> tuple[bool, str]:
     """Verdict of groundkit's parser (grammar + frame bounds + value checks) and its reason."""
     try:
-        gk.TraceParser(grammar).parse(text, image_size=size)
+        gk.TraceParser(grammar, native=False).parse(text, image_size=size)  # the canonical language the decoder writes
     except gk.ParseError as err:
         return False, err.reason
     return True, ""

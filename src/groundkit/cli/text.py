@@ -42,12 +42,18 @@ def record_size(rec: TextRecord, default: str | None) -> ImageSize | None:
 
 
 @app.command("grammar")
-def grammar_command(dialect: str = DIALECT, types: str = TYPES, frame: str = FRAME) -> None:
-    """Print the composed Lark grammar of a dialect.
+def grammar_command(
+    dialect: str = DIALECT,
+    types: str = TYPES,
+    frame: str = FRAME,
+    reading: bool = typer.Option(False, "--reading", help="The grammar the parser reads (canonical plus native forms)."),
+) -> None:
+    """Print the composed Lark grammar of a dialect (what the decoder writes; --reading: what the parser reads).
 
     Example: groundkit grammar --dialect groundkit --types point,box
     """
-    typer.echo(get_grammar(dialect, frame, split_types(types)).text, nl=False)
+    grammar = get_grammar(dialect, frame, split_types(types))
+    typer.echo((grammar.for_reading() if reading else grammar).text, nl=False)
 
 
 @app.command("parse")

@@ -34,12 +34,16 @@ class Syntax:
     values)`` returns the canonical text, ``values`` being already-formatted numbers in
     textual order. ``reader`` turns the rule's tokens into groundings. ``writes_label`` is
     False where the dialect has no place for a label (writing one then needs ``lossy``).
+    ``reading_rule`` (optional) replaces ``rule`` in the grammar the *parser* reads: the
+    canonical form plus what native models write (e.g. JSON whitespace, either key order);
+    the decoder and the exports keep ``rule``, so constrained output stays canonical.
     """
 
     rule: str
     write: Callable[[str | None, list[str]], str]
     reader: Callable[[Sequence[Any]], list[RawGrounding]] = default_reader
     writes_label: bool = True
+    reading_rule: str | None = None
 
 
 @dataclass

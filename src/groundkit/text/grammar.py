@@ -29,6 +29,14 @@ class ComposedGrammar:
     frame: Frame
     types: tuple[GroundingType, ...]
     text: str
+    #: The grammar the parser reads when a type has a ``reading_rule`` (native forms); "" = ``text``.
+    reading_text: str = ""
+
+    def for_reading(self) -> ComposedGrammar:
+        """The grammar the parser reads: ``text`` with each type's ``reading_rule`` in place of its rule."""
+        if not self.reading_text:
+            return self
+        return ComposedGrammar(self.dialect, self.frame, self.types, self.reading_text)
 
     @property
     def type_names(self) -> tuple[str, ...]:
@@ -81,22 +89,29 @@ def compose(dialect: Dialect, frame: Frame, types: tuple[GroundingType, ...]) ->
     """Compose the grammar text and check that Lark accepts it."""
     if not types:
         raise GrammarError(f"no grounding types enabled for dialect {dialect.name!r}")
-    parts = [
+    head = [
         f"// groundkit grammar: dialect={dialect.name} frame={frame.name} types={','.join(t.name for t in types)}",
         f"// ---- skeleton of dialect {dialect.name}",
         dialect.skeleton.strip(),
         "// ---- grounding types",
         "grounding: " + " | ".join(t.name for t in types),
     ]
+    parts, reading = list(head), list(head)
     for t in types:
         syntax = t.syntax(dialect.name)
         if syntax is None:
             raise GrammarError(f"grounding type {t.name!r} has no syntax for dialect {dialect.name!r}")
         check_rule_names(t, dialect.name, syntax.rule)
         parts += [f"// {t.name}", syntax.rule.strip()]
-    parts += [f"// ---- numbers in frame {frame.name}", f"NUM: /{frame.number_pattern}/"]
-    composed = ComposedGrammar(dialect, frame, types, "\n".join(parts) + "\n")
+        if syntax.reading_rule is not None:
+            check_rule_names(t, dialect.name, syntax.reading_rule)
+        reading += [f"// {t.name} (as read: canonical and native forms)" if syntax.reading_rule else f"// {t.name}",
+                    (syntax.reading_rule or syntax.rule).strip()]
+    tail = [f"// ---- numbers in frame {frame.name}", f"NUM: /{frame.number_pattern}/"]
+    text, reading_text = "\n".join(parts + tail) + "\n", "\n".join(reading + tail) + "\n"
+    composed = ComposedGrammar(dialect, frame, types, text, reading_text if reading_text != text else "")
     _ = composed.lark  # fail early, with the composed text in the message
+    _ = composed.for_reading().lark
     return composed
 
 

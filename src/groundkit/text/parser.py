@@ -36,9 +36,17 @@ class BadValues(Exception):
 
 
 class TraceParser:
-    """Parses one dialect/frame/type-set; build once, call :meth:`parse` many times."""
+    """Parses one dialect/frame/type-set; build once, call :meth:`parse` many times.
 
-    def __init__(self, grammar: ComposedGrammar, fast: bool = True):
+    The parser reads the grammar's canonical forms and the native forms its types accept
+    (``Syntax.reading_rule``); ``native=False`` reads only the canonical forms, the language
+    the decoder writes and the exports describe.
+    """
+
+    def __init__(self, grammar: ComposedGrammar, fast: bool = True, native: bool = True):
+        self.composed = grammar  # as given (what the decoder and the formatter use)
+        if native:
+            grammar = grammar.for_reading()
         self.grammar = grammar
         self.lark = grammar.lark
         self._patterns: dict[str, Any] = {}
@@ -316,7 +324,7 @@ def _cached_parser(dialect: str, frame: str | None, types: tuple[str, ...] | Non
     """One parser per composed grammar (its lenient reader is built once, on first use)."""
     grammar = get_grammar(dialect, frame, types)
     parser = _PARSERS.get((dialect, frame, types))
-    if parser is None or parser.grammar is not grammar:
+    if parser is None or parser.composed is not grammar:
         parser = _PARSERS[(dialect, frame, types)] = TraceParser(grammar)
     return parser
 
