@@ -66,7 +66,10 @@ class SparseMask:
         (ex, ex_hit, _), (deny, deny_hit, _), (num, num_hit, _) = self.sections
         narrow = self.narrow[:, None]
         kept = scores.gather(1, ex)
-        scores.masked_fill_(narrow, NEG_INF)
+        if scores.device.type == "cpu":  # only the narrow rows (reading the flags is free here)
+            scores.index_fill_(0, torch.nonzero(self.narrow).flatten(), NEG_INF)
+        else:  # no host read on a device
+            scores.masked_fill_(narrow, NEG_INF)
         inf = torch.full_like(kept, NEG_INF)
         scores.scatter_(1, ex, torch.where(narrow, torch.where(ex_hit, kept, inf), torch.where(ex_hit, inf, kept)))
         for cols, hit in ((deny, deny_hit), (num, num_hit)):

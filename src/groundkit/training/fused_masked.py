@@ -99,13 +99,12 @@ class MaskedLMHead(torch.autograd.Function):
         grad_h = torch.zeros(hidden.shape, device=hidden.device, dtype=torch.float32) if need_h else None
         grad_w = torch.zeros(weight.shape, device=weight.device, dtype=torch.float32) if need_w else None
         grad_b = torch.zeros(bias.shape, device=bias.device, dtype=torch.float32) if need_b and bias is not None else None
-        gl, gh = row_grads(g_logp, g_ent, valid)
         head = ctx.head
+        gl, gh = row_grads(g_logp, g_ent, valid, head["logit_scale"] / head["temperature"])  # back through both
         for a, b in src.ranges():
             h = hidden[a:b]
             z, t = src.transform_(src.project(h))
             g = masked_grad_(z, ctx.replay.mask(ctx.positions[a:b], src.width), targets, saved, a, b, gl, gh)
-            g.mul_(head["logit_scale"] / head["temperature"])  # back through the temperature and the scale
             if t is not None:
                 g.mul_(1.0 - t * t)  # and the softcap: d cap * tanh(y / cap) / dy
             if grad_h is not None:
