@@ -33,7 +33,7 @@ def read_json(tokens):
             label = str(t)
         elif t.type == "JLABEL" and str(t).strip():
             label = json.loads(f'"{t}"') if "\\" in str(t) else str(t)
-    return [(label, [t for t in tokens if t.type == "NUM"])]
+    return [(label, [t for t in tokens if t.type in ("NUM", "JNUM")])]
 
 
 def _molmo(label, v):

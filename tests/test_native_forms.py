@@ -33,6 +33,12 @@ def test_qwen_json_reads_either_key_order_any_whitespace_and_escapes():
     assert read('<think>{"label": "a", "point_2d": [7,8]}</think><answer>1</answer>') == [("point", (7, 8), "a")]
 
 
+def test_qwen_json_reads_decimal_numbers_within_the_frame():
+    assert read('<think>{"bbox_2d": [300.0, 420.5, 520, 610]}</think><answer>1</answer>') == [("box", (300, 420.5, 520, 610), None)]
+    with pytest.raises(gk.ParseError, match="outside"):
+        gk.parse('<think>{"point_2d": [1000.5, 2]}</think><answer>1</answer>', "qwen-json")
+
+
 def test_qwen_json_ignores_extra_keys_with_simple_values_after_the_coordinates():
     text = '<think>{"bbox_2d": [1, 2, 3, 4], "label": "x", "score": 0.93, "id": "a7", "ok": true, "note": null}</think><answer>1</answer>'
     assert read(text) == [("box", (1, 2, 3, 4), "x")]

@@ -21,7 +21,7 @@ FRIENDLY = {
     "TEXT": "text", "NUM": "a number", "LABEL": "a label", "ANSWER": "answer text", "$END": "end of text",
     "_SEP": '","', "_COLON": '":"', "_WS": "whitespace",
     "_JSEP": '","', "_JCOLON": '":"', "_JWS": "whitespace", "JLABEL": "a label", "_JEXTRA": 'another "key": value',
-    "MOLMO_NUM": "a number", "_MOLMO_SP": "a space",
+    "MOLMO_NUM": "a number", "JNUM": "a number", "_MOLMO_SP": "a space",
 }
 
 
