@@ -1,7 +1,5 @@
 """The ``box`` grounding type: (x1, y1, x2, y2) with x1 < x2 and y1 < y2."""
 
-import json
-
 from groundkit import GroundingType, Syntax, box_area, box_contains, box_iou, hookimpl, read_grammar
 
 
@@ -9,16 +7,6 @@ def _syntax(dialect, write, native=False, **kw):
     reading = read_grammar("groundkit.grammars", "types", "box", f"{dialect}.reading.lark") if native else None
     return Syntax(read_grammar("groundkit.grammars", "types", "box", f"{dialect}.lark"), write, reading_rule=reading, **kw)
 
-
-def read_json(tokens):
-    """One box; the label is a JSON string (``JLABEL`` may hold ``\\uXXXX`` escapes)."""
-    label = None
-    for t in tokens:
-        if t.type == "LABEL" and str(t).strip():
-            label = str(t)
-        elif t.type == "JLABEL" and str(t).strip():
-            label = json.loads(f'"{t}"') if "\\" in str(t) else str(t)
-    return [(label, [t for t in tokens if t.type in ("NUM", "JNUM")])]
 
 
 def _groundkit(label, v):
@@ -48,7 +36,7 @@ class Box(GroundingType):
                 "groundkit": _syntax("groundkit", _groundkit),
                 "treevgr": _syntax("treevgr", lambda label, v: f"<box>[{v[0]},{v[1]},{v[2]},{v[3]}]</box>", writes_label=False),
                 "qwen2vl": _syntax("qwen2vl", _qwen2vl),
-                "qwen-json": _syntax("qwen-json", _qwen_json, native=True, reader=read_json),
+                "qwen-json": _syntax("qwen-json", _qwen_json, native=True),
             }
         )
 

@@ -1,7 +1,5 @@
 """The ``point`` grounding type: one (x, y) location."""
 
-import json
-
 from groundkit import GroundingType, Syntax, hookimpl, read_grammar
 
 
@@ -23,17 +21,6 @@ def read_molmo(tokens):
     label = str(labels[-1]) if labels else None
     nums = [t for t in tokens if t.type in ("NUM", "MOLMO_NUM")]
     return [(label, nums[i : i + 2]) for i in range(0, len(nums), 2)]
-
-
-def read_json(tokens):
-    """One grounding; the label is a JSON string (``JLABEL`` may hold ``\\uXXXX`` escapes)."""
-    label = None
-    for t in tokens:
-        if t.type == "LABEL" and str(t).strip():
-            label = str(t)
-        elif t.type == "JLABEL" and str(t).strip():
-            label = json.loads(f'"{t}"') if "\\" in str(t) else str(t)
-    return [(label, [t for t in tokens if t.type in ("NUM", "JNUM")])]
 
 
 def _molmo(label, v):
@@ -58,7 +45,7 @@ class Point(GroundingType):
                 "treevgr": _syntax("treevgr", lambda label, v: f"<point>[{v[0]},{v[1]}]</point>", writes_label=False),
                 "qwen2vl": _syntax("qwen2vl", lambda label, v: f"{_qwen2vl_ref(label)}<|box_start|>({v[0]},{v[1]})<|box_end|>"),
                 "qwen-json": _syntax("qwen-json", lambda label, v: f'{{"point_2d": [{v[0]}, {v[1]}]{_json_label(label)}}}',
-                                     native=True, reader=read_json),
+                                     native=True),
                 "molmo": _syntax("molmo", _molmo, native=True, reader=read_molmo),
             }
         )

@@ -225,3 +225,11 @@ def test_eval_lenient_keeps_format_strict_and_reads_answers_and_groundings_lenie
     assert result.exit_code == 0, result.output
     overall = json.loads(result.stdout)["summary"]["overall"]
     assert overall["format"] == 0.0 and overall["answer"] == pytest.approx(reference["answer"])
+
+
+def test_a_run_of_candidate_starts_is_one_skipped_span():
+    text = "<think>" + "{" * 5000 + '{"point_2d": [1, 2]} done'
+    t = gk.parse(text, "qwen-json", lenient=True)
+    assert [g.raw for g in t.groundings] == [(1, 2)]
+    (problem,) = t.problems
+    assert problem.span == (7, 5007)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,11 +18,24 @@ from groundkit.trace import Grounding
 RawGrounding = tuple["str | None", "list[Any]"]
 
 
+#: Terminal names read as labels and as numbers. ``JLABEL`` holds the body of a JSON string
+#: (native JSON output): its escapes are decoded. ``JNUM`` is a JSON number in native forms.
+LABEL_TERMINALS = frozenset({"LABEL", "JLABEL"})
+NUM_TERMINALS = frozenset({"NUM", "JNUM"})
+
+
+def label_text(name: str, raw: str) -> str:
+    """A label token's text (a ``JLABEL``'s JSON escapes such as ``\\u00e9`` decoded)."""
+    if name == "JLABEL" and "\\" in raw:
+        return str(json.loads(f'"{raw}"'))
+    return raw
+
+
 def default_reader(tokens: Sequence[Any]) -> list[RawGrounding]:
-    """One grounding per element: the last non-empty ``LABEL`` token and every ``NUM`` token."""
-    labels = [t for t in tokens if t.type == "LABEL" and str(t).strip()]
-    nums = [t for t in tokens if t.type == "NUM"]
-    return [(str(labels[-1]) if labels else None, nums)]
+    """One grounding per element: the last non-empty label token and every number token."""
+    labels = [t for t in tokens if t.type in LABEL_TERMINALS and str(t).strip()]
+    nums = [t for t in tokens if t.type in NUM_TERMINALS]
+    return [(label_text(labels[-1].type, str(labels[-1])) if labels else None, nums)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ Derived from the same composed grammar as the strict parser, never written twice
 - the reasoning and the answer: the opening and closing literals of the skeleton's ``think``
   and ``answer`` rules.
 
-The scan visits each candidate start once and each match ends before the next scan begins,
+The scan finds each next well-formed element with one C-level search, and explains the runs of
+candidate starts it passed (one problem per run, e.g. a run of "{{{{" is one skipped span),
 so reading is linear in the text (Lark explains at most :data:`EXPLAINED` candidates per text,
 the others get a short reason).
 """
@@ -129,7 +130,13 @@ class LenientReader:
         self.terminals = [n for n in names if not n.startswith("G_")]
         self.type_groups = [n for n in names if n.startswith("G_")]
         literals = sorted({lit for lit, _ in self.kinds}, key=len, reverse=True)
-        self.starts = regex.compile("|".join(regex.escape(lit) for lit in literals)) if literals else None
+        # runs of adjacent candidate starts ("{{{{", "<box<box"): one skipped span each
+        self.runs = regex.compile("(?>(?:(?P<L>" + "|".join(regex.escape(lit) for lit in literals) + "))+)") if literals else None
+        # whether an element can start right before another start literal ("{" "{"): then every
+        # start of a run is tried, otherwise only the last one can begin a well-formed element
+        self.adjacent = self.elements is not None and any(
+            self.elements.match(a + b, partial=True) is not None for a in literals for b in literals
+        )
         self.think = delimiters(builder.rules, "think")
         self.answer = delimiters(builder.rules, "answer")
 
@@ -156,6 +163,12 @@ class LenientReader:
             return Problem((start, start + len(snippet)), f"unfinished {kind}: {why}{expected}", kind)
         return Problem((start, start + max(err.offset, 1)), f"malformed {kind}: {err.reason}{expected}", kind)
 
+    def _skipped(self, text: str, start: int, end: int, cover: int, explained: int) -> Problem:
+        """One problem for the candidate starts from ``start`` (explained on ``text[start:end]``),
+        its span reaching at least ``cover`` (the end of their run)."""
+        p = self._explain(text, start, end, self._kind(text, start), explained < EXPLAINED)
+        return Problem((start, max(p.span[1], cover)), p.reason, p.kind)
+
     def read(self, text: str, image_size: ImageSize | None) -> Trace:
         """The trace of everything readable in ``text``; what was skipped is in ``trace.problems``."""
         from groundkit.text.parser import BadValues, _Extents
@@ -163,21 +176,28 @@ class LenientReader:
         extents = _Extents(self.grammar.frame, image_size)
         found: list[tuple[tuple[int, int], list[Any]]] = []  # (span, groundings)
         problems: list[Problem] = []
-        explained = 0
-        pos = 0
-        while self.starts is not None and self.elements is not None:
-            hit = self.starts.search(text, pos)
-            if hit is None:
-                break
-            start = hit.start()
-            m = self.elements.match(text, start)
-            if m is None:
-                nxt = self.starts.search(text, start + 1)
-                end = nxt.start() if nxt is not None else len(text)
-                problems.append(self._explain(text, start, end, self._kind(text, start), explained < EXPLAINED))
-                explained += 1
-                pos = start + 1
+        explained = pos = 0
+        runs = list(self.runs.finditer(text)) if self.runs is not None and self.elements is not None else []
+        for k, run in enumerate(runs):
+            if run.end() <= pos:  # inside an element already read
                 continue
+            starts = [s for s in run.starts("L") if s >= pos]
+            if not starts:
+                continue
+            m = None
+            for s in starts if self.adjacent else starts[-1:]:
+                m = self.elements.match(text, s)
+                if m is not None:
+                    break
+            first = starts[0]
+            if m is None:
+                nxt = runs[k + 1].start() if k + 1 < len(runs) else len(text)
+                problems.append(self._skipped(text, first, nxt, run.end(), explained))
+                explained += 1
+                continue
+            if m.start() > first:  # the run's earlier starts begin nothing well-formed
+                problems.append(self._skipped(text, first, m.start(), m.start(), explained))
+                explained += 1
             span = m.span()
             type_name = next(name[2:] for name in self.type_groups if m.span(name) == span)
             inside = sorted((s, e, name) for name in self.terminals for s, e in m.spans(name))

@@ -11,7 +11,7 @@ from lark import Token, Tree
 
 from groundkit.errors import FrameError, GrammarError, GroundkitError, ParseError
 from groundkit.frames import Frame, ImageSize
-from groundkit.interfaces.grounding import default_reader
+from groundkit.interfaces.grounding import LABEL_TERMINALS, NUM_TERMINALS, default_reader, label_text
 from groundkit.text.grammar import ComposedGrammar, get_grammar
 from groundkit.text.lenient import LenientReader
 from groundkit.text.regex import grammar_pattern, loop_pattern
@@ -232,10 +232,10 @@ class TraceParser:
             label = None
             nums = []
             for s, e, name in inside:
-                if name == "NUM":
+                if name in NUM_TERMINALS:
                     nums.append((s, e))
-                elif name == "LABEL" and text[s:e].strip():
-                    label = text[s:e]
+                elif name in LABEL_TERMINALS and text[s:e].strip():
+                    label = label_text(name, text[s:e])
             return [self._grounding(gtype, label, nums, span, text, extents)]
         tokens = [Token(name, text[s:e], start_pos=s, end_pos=e) for s, e, name in inside]
         return self._read(gtype, tokens, span, text, extents)

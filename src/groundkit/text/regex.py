@@ -72,6 +72,8 @@ class GrammarRegex:
             if quant is None:  # ~ n or ~ n..m
                 lo, hi = (tree.children[2], tree.children[3]) if len(tree.children) > 3 else (tree.children[2], tree.children[2])
                 quant = f"{{{lo},{hi}}}"
+            if self.atomic:  # decided once, as Lark's LALR parser decides: no backtracking into it
+                return f"(?>{self.node(inner)}){quant}+"
             return f"(?:{self.node(inner)}){quant}"
         if kind == "value":
             child = tree.children[0]
