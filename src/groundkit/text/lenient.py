@@ -116,15 +116,15 @@ class LenientReader:
         builder = GrammarRegex(grammar, capture=True, atomic=True)
         self.kinds: list[tuple[str, str]] = []  # (literal, type name)
         alternatives = []
-        for t in grammar.types:
+        for t in grammar.types:  # a type whose rule is recursive or starts with a terminal is not read leniently
+            first = first_literals(builder.rules, builder.rules[t.name])
+            if first is None or first[1] or not all(first[0]):
+                continue
             try:
                 alternatives.append(builder.rule(t.name))
-            except GrammarError:  # a recursive rule: no regular form, not read leniently
+            except GrammarError:
                 continue
-            first = first_literals(builder.rules, builder.rules[t.name])
-            if first is None or first[1]:
-                raise GrammarError(f"grounding type {t.name!r} ({grammar.dialect.name}) must start with a literal to be read leniently")
-            self.kinds += [(lit, t.name) for lit in first[0] if lit]
+            self.kinds += [(lit, t.name) for lit in first[0]]
         self.elements = regex.compile("|".join(alternatives), regex.DOTALL) if alternatives else None
         names = list(self.elements.groupindex) if self.elements else []
         self.terminals = [n for n in names if not n.startswith("G_")]
