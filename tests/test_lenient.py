@@ -233,3 +233,10 @@ def test_a_run_of_candidate_starts_is_one_skipped_span():
     assert [g.raw for g in t.groundings] == [(1, 2)]
     (problem,) = t.problems
     assert problem.span == (7, 5007)
+
+
+def test_a_pixel_frame_without_the_image_size_is_the_callers_error_in_lenient_reading_too():
+    text = '<think>{"bbox_2d": [1, 2, 3, 4]} {"bbox_2d": [1, 2, 3'
+    with pytest.raises(gk.FrameError, match="needs the image size"):
+        gk.parse(text, "qwen-json", frame="abs-original", lenient=True)
+    assert [g.raw for g in gk.parse(text, "qwen-json", frame="abs-original", image_size=(640, 480), lenient=True).groundings] == [(1, 2, 3, 4)]

@@ -27,7 +27,7 @@ import lark
 import regex
 from lark import Tree
 
-from groundkit.errors import GrammarError, GroundkitError
+from groundkit.errors import FrameError, GrammarError, GroundkitError
 from groundkit.frames import ImageSize
 from groundkit.text.grammar import ComposedGrammar
 from groundkit.text.regex import GrammarRegex
@@ -205,6 +205,8 @@ class LenientReader:
                 found.append((span, self.parser._element(type_name, inside, span, text, extents)))
             except BadValues as exc:
                 problems.append(Problem(span, exc.reason, type_name))
+            except FrameError:  # a pixel frame without the image size: the call's problem, not the text's
+                raise
             except (GroundkitError, ValueError, ArithmeticError) as exc:  # e.g. an overflowing value
                 problems.append(Problem(span, f"{type_name}: {exc}", type_name))
             pos = span[1]
