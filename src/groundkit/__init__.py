@@ -13,6 +13,7 @@ from groundkit.backbones import (
     load_model,
     qwen_tokenizer,
     sentencepiece_tokenizer,
+    train_tokenizer,
 )
 from groundkit.decoding import grounded_logits_processor, replay_mask
 from groundkit.decoding.backends import GroundkitBackend
@@ -151,7 +152,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "GEMMA_CHAT_TEMPLATE", "QWEN_CHAT_TEMPLATE", "Backbone", "BackboneError", "LoadedModel", "ModelSize", "load_model",
-    "qwen_tokenizer", "sentencepiece_tokenizer", "generate",
+    "qwen_tokenizer", "sentencepiece_tokenizer", "generate", "train_tokenizer",
     "ComposedGrammar", "DataError", "Dialect", "Experiment", "ExperimentOptions", "FormatError", "Frame", "FrameError", "GrammarError",
     "Grounding", "GroundingType", "GroundkitError", "ImageSize", "OriginalPixelFrame", "ParseError",
     "PluginError", "Registry", "ResizedPixelFrame", "Syntax", "Text", "Trace", "TraceParser",

@@ -160,6 +160,18 @@ class Backbone:
         """Batch inputs (padded on the left) for prompts with one image each."""
         return processor(text=prompts, images=images, padding=True, return_tensors="pt")
 
+    #: Parameters of the vision tower (not of the vision-language merger/projector): ``model.freeze_vision``.
+    vision_tower_pattern: ClassVar[str] = r"(.*\.)?(visual|vision_tower|vision_model)\.(?!.*merger).*"
+
+    def vision_tower_parameters(self, model: Any) -> list[Any]:
+        """The vision tower's parameters, without the merger/projector that feeds the language model.
+
+        Training a VLM from scratch, a vision tower trained at the language model's learning rate
+        tends to collapse to a near-constant output (see docs/experiments.md); frozen at its
+        random initialisation it keeps the pixels' information for the merger to learn from."""
+        pattern = re.compile(self.vision_tower_pattern)
+        return [p for n, p in model.named_parameters() if pattern.fullmatch(n)]
+
     def lora_targets(self, model: Any) -> list[str]:
         """Names of the modules the LoRA regex selects in ``model``."""
         pattern = re.compile(self.lora_target_modules)

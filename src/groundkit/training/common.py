@@ -33,9 +33,16 @@ class TrainingRun:
 
 def load_backbone(cfg: TrainConfig) -> LoadedModel:
     try:
-        return load_model(cfg.model.path, backbone=cfg.model.backbone, dtype=cfg.model.dtype, seed=cfg.model.seed)
+        loaded = load_model(cfg.model.path, backbone=cfg.model.backbone, dtype=cfg.model.dtype, seed=cfg.model.seed)
     except GroundkitError as exc:
         raise ConfigError("model.path", str(exc)) from exc
+    if cfg.model.freeze_vision:
+        frozen = loaded.backbone.vision_tower_parameters(loaded.model)
+        if not frozen:
+            raise ConfigError("model.freeze_vision", f"the backbone finds no vision-tower parameter in {loaded.source}")
+        for param in frozen:
+            param.requires_grad_(False)
+    return loaded
 
 
 def training_grammar(cfg: TrainConfig, loaded: LoadedModel) -> ComposedGrammar:

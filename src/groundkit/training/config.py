@@ -2,7 +2,7 @@
 
 Sections (every key optional unless noted)::
 
-    model:      {path: tiny:gemma3 | CHECKPOINT_DIR (required), backbone, dtype, seed}
+    model:      {path: tiny:gemma3 | CHECKPOINT_DIR (required), backbone, dtype, seed, freeze_vision: false}
     lora:       {enabled: true, r: 16, alpha: 32, dropout: 0.05, target_modules: null (backbone regex), bias: none}
     data:       {train: FILE.jsonl | HF_DATASET_DIR (required), images: ROOT, trace_field: completion,
                  trace_dialect: null, traces: dataset | oracle, limit: null, split: train}
@@ -48,6 +48,7 @@ class ModelConfig:
     backbone: str | None = None
     dtype: str | None = None
     seed: int = 0
+    freeze_vision: bool = False  # keep the vision tower's weights (the vision-language merger still trains)
 
 
 @dataclass
