@@ -108,7 +108,7 @@ def test_beam_search_is_refused_at_the_first_call(tiny):
         tiny.model.generate(**prompt, num_beams=2, do_sample=False, **proc.generate_kwargs())
 
 
-def test_reusing_a_processor_and_assisted_decoding_give_the_greedy_text(tiny):
+def test_reusing_a_processor_and_assisted_or_draft_decoding_give_the_greedy_text(tiny):
     tok, grammar = tiny.tokenizer, gk.get_grammar("groundkit")
     prompt = tok(["<think>"], return_tensors="pt", add_special_tokens=False)
     proc = make_processor(tok, grammar, None, max_new_tokens=40)
@@ -117,11 +117,14 @@ def test_reusing_a_processor_and_assisted_decoding_give_the_greedy_text(tiny):
         again = proc.decode(tiny.model.generate(**prompt, do_sample=False, **proc.generate_kwargs()))
         assisted_proc = make_processor(tok, grammar, None, max_new_tokens=40)
         out = tiny.model.generate(**prompt, do_sample=False, prompt_lookup_num_tokens=4, **assisted_proc.generate_kwargs())
+        drafted_proc = make_processor(tok, grammar, None, max_new_tokens=40)  # a draft model shares the processor
+        drafted = drafted_proc.decode(tiny.model.generate(**prompt, do_sample=False, assistant_model=tiny.model,
+                                                          **drafted_proc.generate_kwargs()))
     assisted = assisted_proc.decode(out)
-    assert assisted_proc.resyncs > 0  # candidates were rejected and replayed
+    assert assisted_proc.resyncs > 0 and drafted_proc.resyncs > 0  # candidates were rejected and replayed
     assert again == plain and plain[0]
     gk.parse(assisted[0], dialect="groundkit")  # valid, and the processor kept track
-    assert assisted == plain
+    assert assisted == plain and drafted == plain
 
 
 def test_generate_kwargs_and_decode_are_the_whole_recipe():
