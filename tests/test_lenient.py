@@ -190,6 +190,10 @@ def test_training_config_reading_reaches_the_reward_functions():
     gt = {"id": "s", "objects": [{"label": f"o{k}", "box": [v / 1000 for v in b]} for k, b in enumerate(GT)]}
     assert func(prompts=["p"], completions=[IVGR_CASES[0][0]], ground_truth=[gt]) == [pytest.approx(ivgr_greedy(IVGR_CASES[0][1], GT))]
     assert load_config(base, "grpo").reading == "strict"
+    from groundkit.training.dual_stream import dual_stream_rewards
+
+    dual = load_config({**base, "reading": "lenient", "dual_stream": {"enabled": True}}, "grpo")
+    assert dual_stream_rewards(dual, gk.get_grammar("treevgr"))[0][0].inner.cache.reading == "lenient"
     with pytest.raises(ConfigError, match="reading"):
         load_config({**base, "reading": "loose"}, "grpo")
 

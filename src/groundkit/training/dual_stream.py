@@ -120,8 +120,8 @@ def dual_stream_rewards(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[lis
     ones (``rewards/textual/<term>``)."""
     reg = get_registry()
     types = [t.name for t in grammar.types]
-    grounded_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types)
-    textual_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types)
+    grounded_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types, reading=cfg.reading)
+    textual_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types, reading=cfg.reading)
     funcs: list[Any] = []
     weights: list[float] = []
     for name, weight in cfg.rewards.items():
