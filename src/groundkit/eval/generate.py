@@ -17,7 +17,9 @@ from groundkit.rewards.groundtruth import GroundTruth
 @lru_cache(maxsize=2)
 def loaded_model(model: str) -> LoadedModel:
     """The model for a spec, loaded once per process (eval calls generation chunk by chunk)."""
-    return load_model(model)
+    import torch
+
+    return load_model(model, device="cuda" if torch.cuda.is_available() else None)
 
 
 def generate_completions(

@@ -170,7 +170,7 @@ def train_arm_sft(out: Path, plan: CountingPlan, base: str, traces: dict[str, An
 
     folder = out / "arms" / arm
     cfg = {
-        "kind": "sft", "model": {"path": base, "seed": seed}, "lora": {"enabled": plan.lora},
+        "kind": "sft", "model": {"path": base, "seed": seed, "freeze_vision": plan.freeze_vision}, "lora": {"enabled": plan.lora},
         "data": {"train": traces[arm], "images": traces["images"]},
         "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES},
         "diagnostics": {"image_reliance_every": plan.reliance_every, "image_reliance_rows": 8,
@@ -189,7 +189,8 @@ def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[
 
     folder = out / "arms" / "grounded+grpo"
     cfg = {
-        "kind": "grpo", "model": {"path": start_from, "seed": seed}, "lora": {"enabled": plan.lora},
+        "kind": "grpo", "model": {"path": start_from, "seed": seed, "freeze_vision": plan.freeze_vision},
+        "lora": {"enabled": plan.lora},
         "data": {"train": traces["grounded"], "images": traces["images"]},
         "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES}, "rewards": dict(plan.rewards),
         "generation": {"constrained": True, "mask_consistent_logps": True, "max_new_tokens": plan.max_new_tokens,

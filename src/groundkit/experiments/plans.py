@@ -24,6 +24,7 @@ class CountingPlan:
     size: ModelSize = field(default_factory=ModelSize)
     vocab_size: int = 400
     lora: bool = False
+    freeze_vision: bool = True  # from scratch: keep the random vision tower (its merger trains), see docs/experiments.md
     sft_steps: int = 600
     sft_batch: int = 16
     sft_lr: float = 1e-3
@@ -52,21 +53,21 @@ class CountingPlan:
 
 
 PLANS: dict[str, CountingPlan] = {
-    # minutes on 2 CPU cores: a small Qwen2.5-VL trained from scratch (full fine-tune), 36 image tokens
+    # minutes on 2 CPU cores: a small Qwen3-VL trained from scratch (full fine-tune, vision tower frozen), 36 image tokens
     "cpu": CountingPlan(
-        scale="cpu", model="tiny:qwen2.5-vl", train_scenes=3000, test_scenes=200, image_side=168, train_max_count=6,
+        scale="cpu", model="tiny:qwen3-vl", train_scenes=3000, test_scenes=200, image_side=192, train_max_count=6,
         test_max_count=8, size=ModelSize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384, vision_hidden=96,
                                          vision_layers=3, vision_heads=3, image_tokens=36),
     ),
     # one H100/H200: a real checkpoint (--model), LoRA, larger pictures, more data and steps
     "gpu": CountingPlan(
         scale="gpu", model="", train_scenes=20000, test_scenes=1000, image_side=448, train_max_count=6, test_max_count=8,
-        lora=True, sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
+        lora=True, freeze_vision=False, sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
         grpo_lr=1e-5, max_new_tokens=256, eval_batch=32, reliance_every=100,
     ),
     # a few steps of everything (tests)
     "smoke": CountingPlan(
-        scale="smoke", model="tiny:qwen2.5-vl", train_scenes=24, test_scenes=6, image_side=56, train_max_count=3,
+        scale="smoke", model="tiny:qwen3-vl", train_scenes=24, test_scenes=6, image_side=64, train_max_count=3,
         test_max_count=4, size=ModelSize(image_tokens=4), vocab_size=300, sft_steps=3, sft_batch=4, grpo_steps=2,
         grpo_prompts=1, num_generations=2, max_new_tokens=48, eval_batch=6, reliance_every=2, gallery=2,
     ),

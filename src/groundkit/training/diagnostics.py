@@ -85,6 +85,8 @@ def image_reliance_callback(processor: Any, rows: Sequence[dict[str, Any]], ever
             values = image_reliance(model, collator, held)
             values["step"] = state.global_step
             self.history.append(values)
+            log.info("step %d: image reliance %.4f nats/token (loss %.4f with true images, %.4f swapped)",
+                     state.global_step, values["image_reliance"], values["loss_true_images"], values["loss_swapped_images"])
             state.log_history.append({METRIC: values["image_reliance"], "groundkit/loss_true_images": values["loss_true_images"],
                                       "groundkit/loss_swapped_images": values["loss_swapped_images"], "step": state.global_step})
             if (not self.warned and state.global_step >= warn_after and math.isfinite(values["image_reliance"])
