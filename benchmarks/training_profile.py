@@ -46,10 +46,10 @@ class Timers:
 
 
 def _setup(root: Path, seed: int):
+    from dataclasses import replace
+
     from groundkit.experiments.counting import build_base, make_scenes, make_traces
     from groundkit.experiments.plans import PLANS
-
-    from dataclasses import replace
 
     plan = replace(PLANS["cpu"], train_scenes=96, test_scenes=8)
     make_scenes(root / "scenes", plan, seed)
