@@ -115,3 +115,42 @@ def test_adversarial_rollouts_stay_valid_and_strict_utf8(bpe, dialect):
                     finished += 1
                 checked += 1
     assert checked and finished / checked > 0.5  # the bias towards EOS and closers still lets most rows end
+
+
+def sample(scores: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return torch.multinomial(torch.softmax(scores, -1), 1, generator=g)
+
+
+@pytest.mark.parametrize("dialect", ["groundkit", "qwen-json", "qwen2vl"])
+@pytest.mark.parametrize("seed", range(4))
+def test_speculative_rollbacks_and_jumps_keep_every_completion_valid(bpe, dialect, seed):
+    """Draft k tokens through the processor, accept a random prefix, replace the next token
+    (the verifier's), as assisted decoding does: the processor is rolled back every round."""
+    eos = [bpe.convert_tokens_to_ids(EOS)]
+    grammar = get_grammar(dialect, "abs-original")
+    vocab = read_vocabulary(bpe, grammar_literals(grammar), eos)
+    bias = trouble_bias(vocab.tokens, eos)
+    bias[eos] = 0.0  # long completions: many rounds
+    g = torch.Generator().manual_seed(seed)
+    rows, width = 12, len(bpe) + 16
+    sizes = [ImageSize(int(w), int(h)) for w, h in torch.randint(1, 2000, (rows, 2), generator=g).tolist()]
+    proc = make_processor(bpe, grammar, sizes, max_new_tokens=STEPS, eos_token_ids=eos)
+
+    def logits() -> torch.Tensor:
+        out = torch.randn(rows, width, generator=g) * 3
+        out[:, : len(bias)] += bias
+        return out
+
+    ids = torch.full((rows, 2), bpe.convert_tokens_to_ids("a"))  # a prompt of two tokens
+    while ids.shape[1] - 2 < STEPS and not all(eos[0] in row for row in ids[:, 2:].tolist()):
+        k = int(torch.randint(1, 6, (1,), generator=g))
+        draft = ids
+        for _ in range(min(k, STEPS - (ids.shape[1] - 2))):
+            draft = torch.cat([draft, sample(proc(draft, logits()), g)], 1)
+        keep = ids.shape[1] + int(torch.randint(0, draft.shape[1] - ids.shape[1] + 1, (1,), generator=g))
+        ids = draft[:, :keep]
+        if keep - 2 < STEPS:
+            ids = torch.cat([ids, sample(proc(ids, logits()), g)], 1)  # the verifier's token after the accepted prefix
+    assert proc.resyncs > 0
+    report = check_completions(bpe, grammar, ids[:, 2:], sizes, eos)
+    assert not report.violations, report.violations[0]
