@@ -97,7 +97,7 @@ def score_command(
     completions: str = typer.Argument(..., help="Completions: .jsonl records (id, completion, optional sample_id)."),
     data: Path = typer.Option(..., "--data", help="Ground truth .jsonl (id, answer, answer_type, objects, ...)."),
     rewards: str = typer.Option(
-        "format,answer", "--rewards", "-r", help="Comma-separated terms, each name[:weight], e.g. format,answer,point_f1:0.5."
+        "format,answer", "--rewards", "-r", help="Comma-separated terms, each name[(param=value, ...)][:weight], e.g. format,answer,'point_f1(max_distance=0.1):0.5'."
     ),
     dialect: str = DIALECT,
     frame: str = FRAME,
@@ -110,7 +110,7 @@ def score_command(
 ) -> None:
     """Score completions with reward terms; print each term's mean and share of None, write per-record JSON.
 
-    Example: groundkit score completions.jsonl --data gt.jsonl --dialect groundkit --rewards format,answer,point_f1:0.5
+    Example: groundkit score completions.jsonl --data gt.jsonl --dialect groundkit --rewards 'format,answer,point_f1(max_distance=0.1):0.5'
     (--lenient: grounding and answer terms read every well-formed grounding; format stays strict)
     """
     result, rows, problems = score_file(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from groundkit.errors import GroundkitError, ParseError
 from groundkit.frames import ImageSize
 from groundkit.interfaces.reward import RewardTerm
 from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.rewards.spec import build_reward_terms
 from groundkit.text.parser import TraceParser, get_parser
 from groundkit.trace import Grounding, Trace
 
@@ -239,22 +240,12 @@ class RewardSet:
         return [w for _, w in self.terms]
 
     @classmethod
-    def from_spec(cls, spec: str | Sequence[str], registry: Any = None, none: str = "sum", reading: str = "strict") -> RewardSet:
-        """``"format,answer,point_f1:0.5"`` -> a set (weight 1 unless ``name:weight``)."""
-        if registry is None:
-            from groundkit.registry import get_registry
-
-            registry = get_registry()
-        items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-        terms = []
-        for item in items:
-            name, _, weight = item.partition(":")
-            try:
-                w = float(weight) if weight else 1.0
-            except ValueError:
-                raise GroundkitError(f"reward weight must be a number, got {weight!r} in {item!r}") from None
-            terms.append((registry.reward_term(name.strip()), w))
-        return cls(terms, none, reading)
+    def from_spec(cls, spec: str | Sequence[str] | Mapping[str, Any], registry: Any = None, none: str = "sum",
+                  reading: str = "strict") -> RewardSet:
+        """``"format,answer,point_f1(max_distance=0.1):0.5"`` -> a set (weight 1 unless ``name:weight``;
+        parameters as Python literals, checked against the term's fields). Also a list of such
+        items, or a mapping ``{name: weight | {weight: w, param: value}}`` (see :mod:`groundkit.rewards.spec`)."""
+        return cls(build_reward_terms(spec, registry), none, reading)
 
     def batch(
         self,

@@ -27,6 +27,7 @@ from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet, RewardTerm, Sample, ScoringBatch
 from groundkit.rewards.engine import check_reading
 from groundkit.rewards.groundtruth import KNOWN_FIELDS, GroundTruth
+from groundkit.rewards.spec import configure_term, parse_reward_item
 from groundkit.text.parser import get_parser
 
 log = logging.getLogger(__name__)
@@ -196,12 +197,21 @@ class BatchCache:
         return self._batch
 
 
+def _term(item: str) -> RewardTerm:
+    """A term from one spec item, ``point_f1`` or ``point_f1(max_distance=0.1)`` (a weight is not allowed)."""
+    parsed = parse_reward_item(item)
+    if ":" in item.rpartition(")")[2]:
+        raise GroundkitError(f"reward function {item!r}: one term takes no weight (weights go to GRPOConfig.reward_weights)")
+    return configure_term(get_registry().reward_term(parsed.name), parsed.params)
+
+
 class GroundkitReward:
-    """One reward term as a TRL reward function; returns the term's values (None where it does not apply)."""
+    """One reward term as a TRL reward function; returns the term's values (None where it does not apply).
+    ``term`` is a :class:`RewardTerm` or its spec, e.g. ``"point_f1(max_distance=0.1)"``."""
 
     def __init__(self, term: RewardTerm | str, dialect: str = "groundkit", frame: str | None = None,
                  types: Sequence[str] | None = None, cache: BatchCache | None = None, reading: str = "strict"):
-        self.term = get_registry().reward_term(term) if isinstance(term, str) else term
+        self.term = _term(term) if isinstance(term, str) else term
         self.cache = cache or BatchCache(dialect, frame, types, reading=reading)
         self.__name__ = self.term.name
 
@@ -217,9 +227,9 @@ class GroundkitRewardSet:
     """A whole :class:`RewardSet` as one TRL reward function returning the weighted total;
     each term's batch mean and share of None go to TRL's ``log_metric`` (``groundkit/<term>``)."""
 
-    def __init__(self, rewards: RewardSet | str, dialect: str = "groundkit", frame: str | None = None,
+    def __init__(self, rewards: RewardSet | str | Sequence[str] | Mapping[str, Any], dialect: str = "groundkit", frame: str | None = None,
                  types: Sequence[str] | None = None, name: str = "groundkit", reading: str | None = None):
-        self.rewards = RewardSet.from_spec(rewards, reading=reading or "strict") if isinstance(rewards, str) else rewards
+        self.rewards = rewards if isinstance(rewards, RewardSet) else RewardSet.from_spec(rewards, reading=reading or "strict")
         self.cache = BatchCache(dialect, frame, types, reading=reading or self.rewards.reading)
         self.__name__ = name
 
@@ -235,7 +245,7 @@ class GroundkitRewardSet:
         return result.total
 
 
-def trl_reward_funcs(spec: str | RewardSet, dialect: str = "groundkit", frame: str | None = None,
+def trl_reward_funcs(spec: str | Sequence[str] | Mapping[str, Any] | RewardSet, dialect: str = "groundkit", frame: str | None = None,
                      types: Sequence[str] | None = None, reading: str | None = None) -> tuple[list[GroundkitReward], list[float]]:
     """Reward functions for ``GRPOTrainer(reward_funcs=...)`` and their weights for
     ``GRPOConfig(reward_weights=...)``; they share one per-batch parse cache. ``reading``
@@ -243,9 +253,9 @@ def trl_reward_funcs(spec: str | RewardSet, dialect: str = "groundkit", frame: s
 
     Example::
 
-        funcs, weights = trl_reward_funcs("format,answer,point_f1:0.5", dialect="groundkit")
+        funcs, weights = trl_reward_funcs("format,answer,point_f1(max_distance=0.1):0.5", dialect="groundkit")
         GRPOTrainer(model, reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...), ...)
     """
-    rewards = RewardSet.from_spec(spec, reading=reading or "strict") if isinstance(spec, str) else spec
+    rewards = spec if isinstance(spec, RewardSet) else RewardSet.from_spec(spec, reading=reading or "strict")
     cache = BatchCache(dialect, frame, types, reading=reading or rewards.reading)
     return [GroundkitReward(term, cache=cache) for term, _ in rewards.terms], rewards.weights

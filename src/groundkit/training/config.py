@@ -7,7 +7,9 @@ Sections (every key optional unless noted)::
     data:       {train: FILE.jsonl | HF_DATASET_DIR (required), images: ROOT, trace_field: completion,
                  trace_dialect: null, traces: dataset | oracle, limit: null, split: train}
     format:     {dialect: null (backbone native), frame: null, types: [point]}
-    rewards:    {format: 1.0, answer: 1.0, point_f1: 0.5}          (GRPO; term name -> weight)
+    rewards:    {format: 1.0, answer: 1.0, point_f1: 0.5}          (GRPO; term name -> weight, or
+                {weight: 0.5, max_distance: 0.1} for a term with parameters; or the spec
+                string "format,answer,point_f1(max_distance=0.1):0.5")
     reading:    strict | lenient   (how reward terms read completions; format stays strict; docs/rewards.md)
     generation: {constrained: true, mask_consistent_logps: true, backend: groundkit,
                  max_new_tokens: 256, num_generations: 8, temperature: 1.0}
@@ -92,7 +94,7 @@ class GenerationConfig:
 @dataclass
 class DualStreamConfig:
     enabled: bool = False
-    textual_rewards: dict[str, float] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0, "consistency": 1.0})
+    textual_rewards: dict[str, Any] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0, "consistency": 1.0})
     textual_instruction: str | None = None
 
 
@@ -110,7 +112,7 @@ class TrainConfig:
     lora: LoraSection = field(default_factory=LoraSection)
     data: DataConfig = field(default_factory=DataConfig)
     format: FormatConfig = field(default_factory=FormatConfig)
-    rewards: dict[str, float] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0})
+    rewards: dict[str, Any] = field(default_factory=lambda: {"format": 1.0, "answer": 1.0})  # term -> weight | {weight, **params}
     reading: str = "strict"
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     dual_stream: DualStreamConfig = field(default_factory=DualStreamConfig)
@@ -196,20 +198,57 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _rewards(value: Any, key: str) -> dict[str, float]:
-    """``{term: weight}``, a list of names (weight 1) or a spec string ``format,answer,point_f1:0.5``."""
-    if isinstance(value, str):
-        out = {}
-        for part in (p.strip() for p in value.split(",") if p.strip()):
-            name, _, weight = part.partition(":")
-            try:
-                out[name.strip()] = float(weight) if weight else 1.0
-            except ValueError:
-                raise ConfigError(f"{key}.{name}", f"weight must be a number, got {weight!r}") from None
-        return out
+def _plain(value: Any) -> Any:
+    """Tuples as lists (YAML-safe), recursively."""
     if isinstance(value, (list, tuple)):
-        return {str(v): 1.0 for v in value}
-    return _check(value, dict[str, float], key)
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _rewards(value: Any, key: str) -> dict[str, Any]:
+    """``{term: weight | {weight: w, param: value}}``, a list of items or a spec string
+    ``format,answer,point_f1(max_distance=0.1):0.5`` -> ``{term: weight}``, or
+    ``{term: {weight: w, **params}}`` for a term with parameters."""
+    from groundkit.rewards.spec import parse_reward_spec
+
+    if value is None:
+        value = {}
+    if not isinstance(value, (str, list, tuple, Mapping)):
+        raise ConfigError(key, f"must be a mapping {{term: weight}}, a list of terms or a spec string, got {type(value).__name__}")
+    for name, entry in (value.items() if isinstance(value, Mapping) else ()):
+        if isinstance(entry, Mapping) and any(not isinstance(k, str) for k in entry):
+            raise ConfigError(f"{key}.{name}", f"parameter names must be text, got {sorted(map(str, entry))}")
+    try:
+        items = parse_reward_spec(value)
+    except GroundkitError as exc:
+        raise ConfigError(key, str(exc)) from None
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.name in out:
+            raise ConfigError(f"{key}.{item.name}", "the term appears twice")
+        out[item.name] = {"weight": item.weight, **_plain(item.params)} if item.params else item.weight
+    return out
+
+
+def reward_terms(rewards: Mapping[str, Any], key: str = "rewards") -> list[tuple[Any, float]]:
+    """``(RewardTerm, weight)`` pairs of a config's ``rewards`` (or ``textual_rewards``) section,
+    parameters applied; a :class:`ConfigError` naming the term for an unknown term or parameter."""
+    from groundkit.registry import get_registry
+    from groundkit.rewards.spec import configure_term, parse_reward_spec
+
+    reg = get_registry()
+    terms = reg.reward_terms.names()
+    out = []
+    for item in parse_reward_spec(rewards):
+        if item.name not in terms:
+            raise ConfigError(f"{key}.{item.name}", f"unknown reward term; known: {', '.join(terms)}")
+        try:
+            out.append((configure_term(reg.reward_term(item.name), item.params), item.weight))
+        except GroundkitError as exc:
+            raise ConfigError(f"{key}.{item.name}", str(exc)) from None
+    return out
 
 
 def load_config(source: str | Path | Mapping[str, Any], kind: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
@@ -268,11 +307,8 @@ def validate(cfg: TrainConfig) -> None:
     for t in cfg.format.types or ():
         if t not in reg.grounding_types.names():
             raise ConfigError("format.types", f"unknown grounding type {t!r}; known: {', '.join(reg.grounding_types.names())}")
-    terms = reg.reward_terms.names()
     for section, rewards in (("rewards", cfg.rewards), ("dual_stream.textual_rewards", cfg.dual_stream.textual_rewards)):
-        for name in rewards:
-            if name not in terms:
-                raise ConfigError(f"{section}.{name}", f"unknown reward term; known: {', '.join(terms)}")
+        reward_terms(rewards, section)
     if cfg.reading not in ("strict", "lenient"):
         raise ConfigError("reading", f"must be strict or lenient, got {cfg.reading!r}")
     if cfg.kind == "grpo" and not cfg.rewards:

@@ -17,7 +17,7 @@ steps_per_generation`` divisible by ``num_generations``. The cache is per proces
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from groundkit.rewards import RewardTerm, ScoringBatch
 from groundkit.rewards.trl import BatchCache, GroundkitReward
 from groundkit.text.grammar import ComposedGrammar
 from groundkit.trace import Trace
-from groundkit.training.config import ConfigError, TrainConfig
+from groundkit.training.config import ConfigError, TrainConfig, reward_terms
 from groundkit.training.grpo import _grpo_trainer_class, build_grpo
 
 STREAM = "groundkit_stream"
@@ -76,17 +76,17 @@ class CachedConsistency:
 
     __name__ = "consistency"
 
-    def __init__(self, grammar: ComposedGrammar, term: str = "consistency"):
-        self.term_name = term
+    def __init__(self, grammar: ComposedGrammar, term: RewardTerm | str = "consistency"):
+        self.term = get_registry().reward_term(term) if isinstance(term, str) else term
         self.cache = BatchCache(grammar.dialect.name, grammar.frame.name, [t.name for t in grammar.types])
         self.best: dict[str, tuple[tuple[float, float], Trace]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"term_name": self.term_name, "cache": self.cache, "best": {}}
+        return {"term": self.term, "cache": self.cache, "best": {}}
 
     def __call__(self, prompts=None, completions=(), completion_ids=None, log_metric=None, **columns: Any) -> list[float | None]:
         reg = get_registry()
-        term = reg.reward_term(self.term_name)
+        term = self.term
         batch = self.cache.batch(prompts, completions, columns)
         streams = columns.get(STREAM) or [GROUNDED] * len(completions)
         ids = columns.get("sample_id") or [batch.record_id(i) for i in range(len(batch))]
@@ -118,21 +118,24 @@ class CachedConsistency:
 def dual_stream_rewards(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[list[Any], list[float]]:
     """Reward functions and weights: the grounded terms (``rewards/<term>``), then the textual
     ones (``rewards/textual/<term>``)."""
-    reg = get_registry()
     types = [t.name for t in grammar.types]
     grounded_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types, reading=cfg.reading)
     textual_cache = BatchCache(grammar.dialect.name, grammar.frame.name, types, reading=cfg.reading)
     funcs: list[Any] = []
     weights: list[float] = []
-    for name, weight in cfg.rewards.items():
-        funcs.append(StreamReward(GroundkitReward(reg.reward_term(name), cache=grounded_cache), GROUNDED, name))
+    for term, weight in reward_terms(cfg.rewards):
+        funcs.append(StreamReward(GroundkitReward(term, cache=grounded_cache), GROUNDED, term.name))
         weights.append(weight)
-    for name, weight in cfg.dual_stream.textual_rewards.items():
-        if name == "consistency" or getattr(reg.reward_term(name), "judge", None) is not None:
-            func: Any = CachedConsistency(grammar, name)  # sees both streams, scores textual rows
+    textual = cfg.dual_stream.textual_rewards
+    for term, weight in reward_terms(textual, "dual_stream.textual_rewards"):
+        name = term.name
+        if name == "consistency" or getattr(term, "judge", None) is not None:
+            func: Any = CachedConsistency(grammar, term)  # sees both streams, scores textual rows
             func.__name__ = f"textual/{name}"
         else:
-            term = TextualFormat() if name == "format" else reg.reward_term(name)
+            if name == "format" and isinstance(textual.get(name), Mapping):
+                raise ConfigError("dual_stream.textual_rewards.format", "the textual stream's format term takes no parameters")
+            term = TextualFormat() if name == "format" else term
             func = StreamReward(GroundkitReward(term, cache=textual_cache), TEXTUAL, f"textual/{name}")
         funcs.append(func)
         weights.append(weight)

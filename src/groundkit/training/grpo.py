@@ -33,7 +33,7 @@ from groundkit.training.common import (
     training_grammar,
     trl_arguments,
 )
-from groundkit.training.config import ConfigError, TrainConfig
+from groundkit.training.config import ConfigError, TrainConfig, reward_terms
 from groundkit.training.constrained import (
     MaskReplayingModel,
     build_processor,
@@ -137,11 +137,9 @@ def _grpo_trainer_class() -> type:
 
 def reward_functions(cfg: TrainConfig, grammar: ComposedGrammar) -> tuple[list[Any], list[float]]:
     """TRL reward callables (one per term, logged as ``rewards/<term>``) and their weights."""
-    from groundkit.registry import get_registry
     from groundkit.rewards.trl import trl_reward_funcs
 
-    reg = get_registry()
-    spec = RewardSet([(reg.reward_term(name), weight) for name, weight in cfg.rewards.items()], reading=cfg.reading)
+    spec = RewardSet(reward_terms(cfg.rewards), reading=cfg.reading)  # parameters applied (rewards: {term: {weight, ...}})
     return trl_reward_funcs(spec, grammar.dialect.name, grammar.frame.name, [t.name for t in grammar.types])
 
 
