@@ -20,8 +20,15 @@ TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_
 
 
 @cache
-def processor_without_video(module: str, name: str):
-    """The family's processor class minus the video processor (which needs torchvision)."""
+def processor_without_video(module: str, name: str, video_processor: str):
+    """The family's processor class minus the video processor (which needs torchvision).
+
+    It saves as the stock class: ``processor_class`` names ``name`` (in processor_config.json and
+    tokenizer_config.json) and processor_config.json carries a ``video_processor`` entry of type
+    ``video_processor`` built from the image processor's settings, so stock
+    ``AutoProcessor.from_pretrained`` loads the stock processor where torchvision is installed
+    (and says torchvision is missing where it is not). ``LoadedModel.save`` and TRL's
+    ``trainer.save_model`` both write through :meth:`to_dict` and ``save_pretrained``."""
     import importlib
 
     base = getattr(importlib.import_module(module), name)
@@ -30,8 +37,21 @@ def processor_without_video(module: str, name: str):
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
             super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-    Processor.__name__ = Processor.__qualname__ = f"Groundkit{name}"
+        def to_dict(self):
+            output = super().to_dict()
+            output["video_processor"] = video_processor_config(self.image_processor, video_processor)
+            return output
+
+    # The stock name is what transformers writes as ``processor_class`` (ProcessorMixin uses __name__).
+    Processor.__name__ = name
+    Processor.__qualname__ = f"processor_without_video.<{name}>"
     return Processor
+
+
+def video_processor_config(image_processor, video_processor: str) -> dict:
+    """A stock video-processor config matching ``image_processor`` (patch, merge and pixel settings)."""
+    config = {k: v for k, v in image_processor.to_dict().items() if k not in ("image_processor_type", "processor_class")}
+    return dict(config, video_processor_type=video_processor)
 
 
 class QwenVL(Backbone):
@@ -39,6 +59,7 @@ class QwenVL(Backbone):
 
     processor_module = ""
     processor_name = ""
+    video_processor_name = "Qwen2VLVideoProcessor"  # the stock video processor named in saved configs
     model_name = ""
     config_name = ""
     patch_size = 14
@@ -57,7 +78,7 @@ class QwenVL(Backbone):
 
     def build_processor(self, tokenizer, image_processor, chat_template):
         tokenizer.padding_side = "left"
-        cls = processor_without_video(self.processor_module, self.processor_name)
+        cls = processor_without_video(self.processor_module, self.processor_name, self.video_processor_name)
         return cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template)
 
     def resize_rule(self, processor):
@@ -162,6 +183,7 @@ class Qwen3VL(QwenVL):
     native_dialect = "qwen-json"
     processor_module = "transformers.models.qwen3_vl.processing_qwen3_vl"
     processor_name = "Qwen3VLProcessor"
+    video_processor_name = "Qwen3VLVideoProcessor"
     model_name = "Qwen3VLForConditionalGeneration"
     config_name = "Qwen3VLConfig"
     patch_size = 16
