@@ -9,6 +9,7 @@ Example::
     teacher:                          # exactly one of model / completions / simulate
       model: tiny:qwen2.5-vl          # or a local checkpoint directory
       dialect: groundkit              # the format the teacher answers in
+      constrained: true               # decode under the dialect's grammar (default; false: free text)
       max_new_tokens: 256
     extractor: {name: rule}
     grounder: {name: oracle}          # or {name: sam3, checkpoint: /path/to/sam3, threshold: 0.4}
@@ -38,6 +39,7 @@ class TeacherConfig:
     field: str | None = None
     backbone: str | None = None
     dialect: str = "groundkit"
+    constrained: bool = True
     max_new_tokens: int = 256
     batch_size: int = 8
     sample: bool = False

@@ -4,7 +4,8 @@ answer (the ``answer`` reward term) are kept, every other record gets a drop rea
 Teachers:
 
 - :class:`ModelTeacher`: any backbone plugin (``tiny:<backbone>`` or a local checkpoint),
-  unconstrained, batched through :func:`groundkit.backbones.generation.generate`;
+  decoding under the dialect's grammar by default (``constrained``), batched through
+  :func:`groundkit.backbones.generation.generate`;
 - :class:`CompletionsTeacher`: completions written earlier (JSONL ``{"id", "completion"}``);
 - :class:`SimulatedTeacher`: deterministic text-only reasoning written from the ground
   truth with a share ``wrong`` of wrong answers (tests, demos; no model needed).
@@ -66,7 +67,11 @@ class Teacher:
 
 @dataclass
 class ModelTeacher(Teacher):
-    """A backbone model answering in ``dialect`` without constraints (it reasons in text)."""
+    """A backbone model answering in ``dialect``.
+
+    ``constrained`` (the default) decodes under the dialect's grammar, so every completion that
+    ends parses (only a wrong answer or ``max_new_tokens`` running out can drop it);
+    ``constrained=False`` lets the model write freely (a strong teacher that knows the format)."""
 
     model: str
     dialect: str = "groundkit"
@@ -78,6 +83,7 @@ class ModelTeacher(Teacher):
     seed: int = 0
     device: str | None = None
     dtype: str | None = None
+    constrained: bool = True
     _loaded: Any = field(default=None, init=False, repr=False)
 
     def complete(self, sources: Sequence[Source]) -> list[TeacherOutput]:
@@ -88,13 +94,13 @@ class ModelTeacher(Teacher):
             self._loaded = load_model(self.model, backbone=self.backbone, dtype=self.dtype, device=self.device, seed=self.seed)
         requests = [GenerationRequest(s.image, s.truth.question or "", s.id) for s in sources]
         sampling = SamplingConfig(self.sample, self.temperature, seed=self.seed)
-        results = generate(self._loaded, requests, dialect=self.dialect, constrained=False, max_new_tokens=self.max_new_tokens,
+        results = generate(self._loaded, requests, dialect=self.dialect, constrained=self.constrained, max_new_tokens=self.max_new_tokens,
                            sampling=sampling, batch_size=self.batch_size)
         return [TeacherOutput(r.text) for r in results]
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "model", "model": self.model, "dialect": self.dialect, "max_new_tokens": self.max_new_tokens,
-                "sample": self.sample, "temperature": self.temperature, "seed": self.seed}
+        return {"kind": "model", "model": self.model, "dialect": self.dialect, "constrained": self.constrained,
+                "max_new_tokens": self.max_new_tokens, "sample": self.sample, "temperature": self.temperature, "seed": self.seed}
 
 
 @dataclass

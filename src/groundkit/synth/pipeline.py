@@ -66,7 +66,8 @@ class SynthSummary:
 def make_teacher(config: SynthConfig) -> Teacher:
     t = config.teacher
     if t.model is not None:
-        return ModelTeacher(t.model, t.dialect, t.backbone, t.max_new_tokens, t.batch_size, t.sample, t.temperature, t.seed, t.device, t.dtype)
+        return ModelTeacher(t.model, t.dialect, t.backbone, t.max_new_tokens, t.batch_size, t.sample, t.temperature, t.seed, t.device, t.dtype,
+                            constrained=t.constrained)
     if t.completions is not None:
         return CompletionsTeacher(Path(t.completions), t.dialect, t.field)
     params = dict(t.simulate or {})
