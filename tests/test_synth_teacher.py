@@ -72,3 +72,12 @@ def test_the_readme_synth_example_keeps_records(tmp_path):
     summary = gk.run_synth(gk.load_synth_config(tmp_path / "synth.yaml"))
     assert summary.total == 8 and summary.kept >= 4
     assert "unparseable" not in summary.dropped
+
+
+def test_constrained_changes_a_model_teachers_fingerprint_only(scenes, tmp_path):
+    model = [teacher_config(scenes, tmp_path, model="tiny:qwen2.5-vl", constrained=c).fingerprint() for c in (True, False)]
+    assert model[0] != model[1]
+    simulated = teacher_config(scenes, tmp_path, simulate={"wrong": 0.2})
+    before = simulated.fingerprint()
+    simulated.teacher.constrained = False
+    assert simulated.fingerprint() == before

@@ -84,6 +84,8 @@ class SynthConfig:
         for key in ("limit", "batch_size", "out"):
             d.pop(key)
         d["teacher"].pop("batch_size")
+        if d["teacher"]["model"] is None:  # only a model teacher decodes: other runs keep their fingerprint
+            d["teacher"].pop("constrained")
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
