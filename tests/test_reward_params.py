@@ -168,3 +168,27 @@ def test_dual_stream_reward_functions_use_the_configured_parameters():
     assert funcs[1](completions=texts, **cols) == [None, 1.0]  # 1.5 within abs_tol 0.6 of 1
     with pytest.raises(ConfigError, match="textual_rewards.format"):
         dual_stream_rewards(load_config({**BASE, "dual_stream": {"textual_rewards": {"format": {"prefix_credit": 0.5}}}}), grammar)
+
+
+# --- eval -----------------------------------------------------------------------------------
+def test_eval_cli_metrics_take_parameters(tmp_path):
+    from groundkit.eval.benchmarks import load_benchmark  # noqa: F401  (the scenes adapter is registered)
+    from groundkit.scenes import generate_scenes
+    from groundkit.scenes.simulate import simulate_completions
+
+    scenes = tmp_path / "scenes"
+    generate_scenes(scenes, 6, seed=3, size="tiny")
+    comp = tmp_path / "c.jsonl"
+    truths = gk.load_ground_truth(scenes / "scenes.jsonl").values()
+    comp.write_text("".join(json.dumps(r) + "\n" for r in simulate_completions(truths, wrong=0.0, invalid=0.0, jitter=0.0)))
+    means = {}
+    for label, metrics in (("loose", "format,answer,point_f1(max_distance=0.5)"), ("tight", "format,answer,point_f1(max_distance=0.001)")):
+        args = ["eval", "--bench", f"scenes:{scenes}", "--completions", str(comp), "--out", str(tmp_path / label),
+                "--metrics", metrics, "--json"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout.strip().splitlines()[-1])["summary"]
+        means[label] = summary["overall"]["point_f1"]
+        run = json.loads((tmp_path / label / "results.json").read_text())
+        assert run["config"]["metrics"] == metrics.split(",")  # a rerun with other parameters is a different run
+    assert means["loose"] is not None and means["loose"] >= means["tight"]

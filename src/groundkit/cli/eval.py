@@ -14,6 +14,7 @@ from groundkit.errors import GroundkitError
 from groundkit.eval import METRICS, EvalConfig, evaluate, summary_table
 from groundkit.eval.benchmarks import with_images
 from groundkit.eval.runner import bench_specs
+from groundkit.rewards.spec import split_reward_spec
 
 from .app import app
 from .text import DIALECT, FIELD, FRAME, LENIENT
@@ -31,7 +32,7 @@ def eval_command(
     constrained: bool = typer.Option(True, "--constrained/--no-constrained", help="Enforce the grammar while generating (--model)."),
     limit: int = typer.Option(None, "--limit", help="At most this many records per benchmark."),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per completion (--model)."),
-    metrics: str = typer.Option(",".join(METRICS), "--metrics", help="Comma-separated reward terms used as metrics."),
+    metrics: str = typer.Option(",".join(METRICS), "--metrics", help="Comma-separated reward terms used as metrics, each name[(param=value, ...)]."),
     field: str = FIELD,
     lenient: bool = LENIENT,
     gallery: int = typer.Option(6, "--gallery", help="Examples per benchmark and status (correct / wrong / invalid) in the report."),
@@ -46,7 +47,7 @@ def eval_command(
     if limit is not None and limit < 1:
         raise GroundkitError(f"--limit must be at least 1, got {limit}")
     config = EvalConfig(
-        bench_specs(with_images(bench, images)), dialect, frame, [m.strip() for m in metrics.split(",") if m.strip()], completions, model, constrained, limit,
+        bench_specs(with_images(bench, images)), dialect, frame, split_reward_spec(metrics), completions, model, constrained, limit,
         max_new_tokens=max_new_tokens, reading="lenient" if lenient else "strict",
     )
     with Progress(
@@ -61,6 +62,6 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps({"summary": run.summary, "problems": len(run.problems), "report": str(run.report)}))
         return
-    Console(width=160).print(summary_table(run.summary, config.metrics))
+    Console(width=160).print(summary_table(run.summary, config.metric_names))
     typer.echo(f"{len(run.rows)} records ({run.scored_now} scored now, {run.resumed} resumed), {len(run.problems)} problems")
     typer.echo(f"report: {run.report}")

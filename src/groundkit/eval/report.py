@@ -97,7 +97,7 @@ def _card(row: dict[str, Any], src: str, why: str | None = None) -> str:
 
 def write_report(root: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any], problems: Sequence[str], config: Any, per_status: int = 6) -> Path:
     """Write ``report.html`` and its pictures under ``root/gallery``; returns the report's path."""
-    metrics = list(config.metrics)
+    metrics = list(getattr(config, "metric_names", config.metrics))
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>groundkit eval</title><style>{CSS}</style></head><body>",
         "<h1>groundkit eval</h1>",

@@ -24,6 +24,7 @@ from groundkit.records import read_records
 from groundkit.registry import get_registry
 from groundkit.rewards import RewardSet
 from groundkit.rewards.groundtruth import GroundTruth
+from groundkit.rewards.spec import parse_reward_spec
 
 METRICS = ("format", "answer", "point_in_mask", "point_f1", "box_iou_hungarian", "mask_iou")
 GROUPS = {"point": "points", "box": "boxes", "mask": "masks"}
@@ -45,6 +46,11 @@ class EvalConfig:
     max_new_tokens: int = 512
     reading: str = "strict"  # how metrics read completions; format validity is strict either way
     types: list[str] | None = None  # grounding types the model's grammar allows (None: all the dialect supports)
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metrics' term names (``metrics`` may give parameters: ``point_f1(max_distance=0.1)``)."""
+        return [item.name for item in parse_reward_spec(self.metrics)]
 
     def same_run(self, other: dict[str, Any]) -> list[str]:
         """Settings that differ from a stored run (those that change scores)."""
@@ -187,7 +193,7 @@ def evaluate(
 
     wanted = dict.fromkeys(keys)
     rows = [store.rows[k] for k in wanted if k in store.rows]
-    summary = summarize(rows, config.metrics)
+    summary = summarize(rows, config.metric_names)
     (root / "results.json").write_text(
         json.dumps({"config": asdict(config), "summary": summary, "problems": problems, "records": len(rows),
                     "results": "results.jsonl", "report": "report.html"}, indent=2),
