@@ -70,7 +70,7 @@ def vision_collator(processor: Any) -> Any:
 def image_reliance_callback(processor: Any, rows: Sequence[dict[str, Any]], every: int = 50,
                             warn_after: int = 200) -> Any:
     """A TrainerCallback logging ``groundkit/image_reliance`` every ``every`` steps (and at step 0
-    and the end); warns once when it is still below ``BLIND_THRESHOLD`` after ``warn_after`` steps."""
+    and the last step); warns once when it is still below ``BLIND_THRESHOLD`` after ``warn_after`` steps."""
     from transformers import TrainerCallback
 
     collator = vision_collator(processor)
@@ -105,13 +105,8 @@ def image_reliance_callback(processor: Any, rows: Sequence[dict[str, Any]], ever
             return control
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            if held and model is not None and state.is_world_process_zero and state.global_step % every == 0:
-                self._measure(state, model)
-            return control
-
-        def on_train_end(self, args, state, control, model=None, **kwargs):
-            done = self.history and self.history[-1]["step"] == state.global_step
-            if held and model is not None and state.is_world_process_zero and not done:
+            last = state.max_steps and state.global_step >= state.max_steps
+            if held and model is not None and state.is_world_process_zero and (state.global_step % every == 0 or last):
                 self._measure(state, model)
             return control
 
