@@ -19,6 +19,11 @@ from groundkit.interfaces.grounding import GroundingType, Syntax
 from groundkit.registry import on_registry_change
 
 DEFINITION = re.compile(r"^\s*[?!]?([A-Za-z_][A-Za-z0-9_]*)(?:\.-?\d+)?\s*:", re.MULTILINE)
+#: Most characters of *structural* whitespace (a skeleton's ``_WS``: before ``<think>``, between
+#: ``</think>`` and ``<answer>``, after ``</answer>``) the decoding grammar lets a model write.
+#: The reading grammar keeps the skeleton's own definition (any amount), so the parser stays tolerant.
+MAX_STRUCTURAL_WS = 2
+_WS_DEFINITION = re.compile(r"^(_WS\s*:\s*/)(\[[^\]/]*\])\+(/)[ \t]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -89,14 +94,16 @@ def compose(dialect: Dialect, frame: Frame, types: tuple[GroundingType, ...]) ->
     """Compose the grammar text and check that Lark accepts it."""
     if not types:
         raise GrammarError(f"no grounding types enabled for dialect {dialect.name!r}")
-    head = [
-        f"// groundkit grammar: dialect={dialect.name} frame={frame.name} types={','.join(t.name for t in types)}",
-        f"// ---- skeleton of dialect {dialect.name}",
-        dialect.skeleton.strip(),
-        "// ---- grounding types",
-        "grounding: " + " | ".join(t.name for t in types),
-    ]
-    parts, reading = list(head), list(head)
+    def head(skeleton: str) -> list[str]:
+        return [
+            f"// groundkit grammar: dialect={dialect.name} frame={frame.name} types={','.join(t.name for t in types)}",
+            f"// ---- skeleton of dialect {dialect.name}",
+            skeleton.strip(),
+            "// ---- grounding types",
+            "grounding: " + " | ".join(t.name for t in types),
+        ]
+
+    parts, reading = head(bound_structural_whitespace(dialect.skeleton)), head(dialect.skeleton)
     for t in types:
         syntax = t.syntax(dialect.name)
         if syntax is None:
@@ -113,6 +120,14 @@ def compose(dialect: Dialect, frame: Frame, types: tuple[GroundingType, ...]) ->
     _ = composed.lark  # fail early, with the composed text in the message
     _ = composed.for_reading().lark
     return composed
+
+
+def bound_structural_whitespace(skeleton: str, most: int = MAX_STRUCTURAL_WS) -> str:
+    """The skeleton as the decoder writes it: ``_WS: /[class]+/`` becomes ``/[class]{1,most}/``.
+
+    A constrained model cannot then spend its budget on blanks around ``<think>`` / ``<answer>``
+    (unbounded, one row wrote 1,246 characters there). Other ``_WS`` definitions are kept as written."""
+    return _WS_DEFINITION.sub(lambda m: f"{m.group(1)}{m.group(2)}{{1,{most}}}{m.group(3)}", skeleton)
 
 
 @lru_cache(maxsize=64)
