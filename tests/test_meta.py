@@ -65,3 +65,17 @@ def test_nothing_refers_to_paths_outside_the_repo_but_shared():
         text = path.read_text(errors="ignore")
         for bad in ("/" + "work/", "/tmp/" + "groundkit", "/" + "root/"):
             assert bad not in text, f"{rel} refers to {bad}"
+
+
+def test_readme_and_docs_refer_only_to_documents_inside_the_repo():
+    """Users of the package have no ../shared: links and named documents must resolve in the repo."""
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        targets = re.findall(r"\]\(([^)#\s]+)[^)]*\)", text) + re.findall(r"`((?:\.\./|docs/)[^`\s]*\.md)`", text)
+        for target in targets:
+            if target.startswith(("http://", "https://")):
+                continue
+            resolved = next(((base / target).resolve() for base in (doc.parent, REPO) if (base / target).exists()), None)
+            assert resolved is not None, f"{doc.relative_to(REPO)} refers to {target}, which is not in the repo"
+            assert resolved.is_relative_to(REPO), f"{doc.relative_to(REPO)} refers to {target}, outside the repo"
+    assert (REPO / "docs" / "architecture.md").exists()
