@@ -113,3 +113,28 @@ def test_processor_save_pretrained_alone_names_the_stock_class(tmp_path):
     assert read(tmp_path / "processor_config.json")["processor_class"] == "Qwen2_5_VLProcessor"
     assert read(tmp_path / "tokenizer_config.json")["processor_class"] == "Qwen2_5_VLProcessor"
     assert read(tmp_path / "processor_config.json")["video_processor"]["video_processor_type"] == "Qwen2VLVideoProcessor"
+
+
+def test_a_checkpoint_fine_tuned_with_trl_loads_with_stock_classes_and_groundkit(tmp_path):
+    """groundkit save -> groundkit load -> TRL SFT (full fine-tuning) -> trainer.save_model -> load anywhere."""
+    from transformers import AutoModelForImageTextToText
+
+    from groundkit.scenes import generate_scenes
+    from groundkit.training import build_sft
+    from groundkit.training.common import finish
+    from groundkit.training.config import load_config
+
+    generate_scenes(tmp_path / "scenes", 2, seed=1, size="tiny")
+    start = gk.load_model("tiny:qwen2.5-vl").save(tmp_path / "start")
+    out = tmp_path / "sft"
+    cfg = load_config({"model": {"path": str(start)}, "data": {"train": str(tmp_path / "scenes" / "scenes.jsonl"), "traces": "oracle"},
+                       "lora": {"enabled": False},
+                       "trl": {"output_dir": str(out), "max_steps": 1, "per_device_train_batch_size": 2, "use_cpu": True,
+                               "save_strategy": "no", "report_to": "none"}}, "sft")
+    run = build_sft(cfg)
+    finish(run.trainer, cfg)
+    assert read(out / "processor_config.json")["processor_class"] == "Qwen2_5_VLProcessor"
+    assert read(out / "tokenizer_config.json")["processor_class"] == "Qwen2_5_VLProcessor"
+    model = AutoModelForImageTextToText.from_pretrained(out, local_files_only=True)
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert gk.load_model(str(out)).backbone.name == "qwen2.5-vl"
