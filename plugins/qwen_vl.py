@@ -118,6 +118,7 @@ class QwenVL(Backbone):
             eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id,
         )
         model = self.model_class()(config).eval()
+        balance_position_embeddings(model)
         model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id]
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         return LoadedModel(self, model, processor, f"tiny:{self.name}")
@@ -133,6 +134,22 @@ class QwenVL(Backbone):
         if "deepstack_visual_indexes" in v:  # qwen3-vl
             v["deepstack_visual_indexes"] = [size.vision_layers - 1]
         return v
+
+
+def balance_position_embeddings(model):
+    """Initialise a vision tower's learned absolute position embeddings (Qwen3-VL) at the scale of
+    its patch embeddings. At the default std of 0.02 they are ~25x weaker than the patch content,
+    so a from-scratch tower hardly tells where anything is, which pointing needs."""
+    import torch
+
+    visual = getattr(getattr(model, "model", model), "visual", None)
+    if visual is None or not hasattr(visual, "pos_embed"):
+        return
+    proj = visual.patch_embed.proj
+    with torch.no_grad():
+        probe = torch.randn(64, proj.in_channels, *proj.kernel_size, generator=torch.Generator().manual_seed(0))
+        scale = proj(probe.to(proj.weight.dtype)).std().item()
+        visual.pos_embed.weight.normal_(0.0, scale)
 
 
 def mrope_section(head_dim, default):
