@@ -25,7 +25,7 @@ class CountingPlan:
     vocab_size: int = 400
     lora: bool = False
     freeze_vision: bool = True  # from scratch: keep the random vision tower (its merger trains), see docs/experiments.md
-    sft_steps: int = 900
+    sft_steps: int = 1500
     sft_batch: int = 16
     sft_lr: float = 1e-3
     grpo_steps: int = 30
@@ -72,6 +72,9 @@ PLANS: dict[str, CountingPlan] = {
         grpo_prompts=1, num_generations=2, max_new_tokens=48, eval_batch=6, reliance_every=2, gallery=2,
     ),
 }
+# the GPU scale's code path (LoRA, merged checkpoints, trained vision tower) at the smoke size (tests)
+PLANS["smoke-lora"] = replace(PLANS["smoke"], scale="smoke-lora", lora=True, freeze_vision=False, model="tiny:qwen2.5-vl",
+                              image_side=56)
 
 
 def plan_for(scale: str, model: str | None) -> CountingPlan:
