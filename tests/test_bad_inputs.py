@@ -277,3 +277,20 @@ def test_eval_writes_its_report_with_placeholders_for_bomb_images(scenes, tmp_pa
     report = run.report.read_text()
     assert len(run.rows) == 4 and "image not shown: DecompressionBombError" in report
     assert len(list((tmp_path / "out" / "gallery").rglob("*.png"))) == 4
+
+
+def test_every_image_opener_turns_a_decompression_bomb_into_a_data_error(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from groundkit.images import image_size, open_rgb
+    from groundkit.training.data import _open_size
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 > 2 x 100: PIL raises DecompressionBombError
+    for opener in (open_rgb, image_size, _open_size):
+        with pytest.raises(gk.DataError, match="DecompressionBombError") as err:
+            opener(path, "rec-7")
+        assert "rec-7" in str(err.value)
+    with pytest.raises(gk.DataError, match="cannot open image"):
+        open_rgb(tmp_path / "missing.png", "rec-8")

@@ -103,3 +103,15 @@ def test_hook_register_experiments(fresh_registry, tmp_path):
         gk.run_experiment("echo", tmp_path, gk.ExperimentOptions(scale="gpu"))
     with pytest.raises(gk.GroundkitError, match="seed"):
         gk.ExperimentOptions(seed=-1)
+
+
+def test_counting_lora_path_merges_checkpoints(tmp_path):
+    """The GPU scale's path (LoRA adapters merged into loadable checkpoints) at toy size."""
+    results = gk.run_experiment("counting", tmp_path / "lora", gk.ExperimentOptions(scale="smoke-lora", seed=2))
+    assert results["plan"]["lora"] is True
+    for arm in ("direct", "grounded", "grounded+grpo"):
+        folder = tmp_path / "lora" / "arms" / arm / "merged"
+        assert (folder / "config.json").exists(), arm
+        assert results["arms"][arm]["format_valid"] == 1.0
+    loaded = gk.load_model(str(tmp_path / "lora" / "arms" / "grounded+grpo" / "merged"))
+    assert not any("lora_" in n for n, _ in loaded.model.named_parameters())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "groundkit"
-CORE = {"errors", "trace", "frames", "geometry", "registry", "hookspecs", "records", "render", "interfaces"}
+CORE = {"errors", "trace", "frames", "geometry", "registry", "hookspecs", "records", "render", "images", "interfaces"}
 # Lower layers first; a package may import (at module level) only from its own layer or below.
 LAYERS = [CORE, {"text"}, {"decoding", "rewards"}, {"backbones"}, {"scenes"}, {"training", "synth", "eval"},
           {"experiments"}, {"cli", "demo", "__main__", "__init__"}]

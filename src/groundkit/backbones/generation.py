@@ -10,14 +10,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from groundkit.backbones.prompts import grounding_instruction
-from groundkit.errors import DataError, GroundkitError, ParseError
+from groundkit.errors import GroundkitError, ParseError
 from groundkit.frames import FrameWarning, ImageSize, ResizedPixelFrame, resize_params, resized_frame_spec
+from groundkit.images import open_rgb
 from groundkit.interfaces.backbone import LoadedModel
 from groundkit.text.grammar import ComposedGrammar, get_grammar
 from groundkit.text.parser import TraceParser
@@ -107,13 +107,7 @@ def check_resize_frame(loaded: LoadedModel, frame: ResizedPixelFrame) -> None:
 
 
 def open_image(image: Any, rid: str | None) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    try:
-        with Image.open(Path(image)) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"cannot open image {image!r}: {exc}", rid) from exc
+    return open_rgb(image, rid)
 
 
 def constraint_processor(loaded: LoadedModel, grammar: ComposedGrammar, sizes: list[ImageSize], max_new_tokens: int) -> Any:

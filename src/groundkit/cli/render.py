@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from PIL import Image
 
 from groundkit.errors import DataError
 from groundkit.frames import ImageSize
+from groundkit.images import open_rgb
 from groundkit.render import render
 from groundkit.text.parser import get_parser
 from groundkit.trace import Trace
@@ -56,7 +56,7 @@ def render_command(
     """
     if not image.exists():
         raise DataError(f"image not found: {image}")
-    img = Image.open(image)
+    img = open_rgb(image)
     t = load_trace(trace, dialect, frame, ImageSize(*img.size), field)
     render(t, img).save(out)
     typer.echo(f"wrote {out} ({len(t.groundings)} groundings)")

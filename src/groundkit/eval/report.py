@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from groundkit.errors import GroundkitError
 from groundkit.eval.summary import SHORT, fmt
+from groundkit.images import IMAGE_ERRORS
 from groundkit.render import render
 from groundkit.trace import Trace
 
@@ -43,7 +44,6 @@ def _table(title: str, groups: dict[str, dict[str, Any]], metrics: Sequence[str]
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-IMAGE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
 
 
 def picture(row: dict[str, Any], target: Path) -> str | None:

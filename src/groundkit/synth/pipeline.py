@@ -21,10 +21,11 @@ from PIL import Image
 
 from groundkit.errors import ConfigError, DataError, GroundkitError
 from groundkit.frames import ImageSize
+from groundkit.images import IMAGE_ERRORS
 from groundkit.interfaces.synth import ExtractionItem, Extractor, Grounder, GroundingQuery
 from groundkit.rewards.groundtruth import GroundTruth, read_ground_truth
 from groundkit.synth.align import Dropped, ground_trace, resolve
-from groundkit.synth.config import SynthConfig
+from groundkit.synth.config import SynthConfig, check_grounding
 from groundkit.synth.distil import (
     CompletionsTeacher,
     Distilled,
@@ -40,7 +41,6 @@ from groundkit.text.parser import get_parser
 
 BAD_RECORD, MISSING_IMAGE, NO_OBJECTS, GROUNDER_ERROR = "bad_record", "missing_image", "no_objects", "grounder_error"
 IMAGE_TOO_LARGE, IMAGE_SIZE_MISMATCH = "image_too_large", "image_size_mismatch"
-IMAGE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError)
 """What PIL raises for a missing, corrupt or too large (decompression bomb) image."""
 
 
@@ -114,6 +114,10 @@ class Pipeline:
         self.extractor, self.grounder = make_plugins(config)
         out = config.output
         self.parser = get_parser(out.dialect, out.frame)
+        check_grounding(out.grounding, out.grounding_params)  # against the registry in use now
+        if out.grounding != "auto" and out.grounding not in self.parser.grammar.type_names:
+            raise ConfigError(f"dialect {out.dialect!r} cannot write {out.grounding!r} groundings (its types: "
+                              f"{', '.join(self.parser.grammar.type_names)})", "output.grounding")
         self.provenance = {
             "teacher": self.teacher.describe(),
             "extractor": {"name": self.extractor.name, **self.extractor.params()},
@@ -173,7 +177,7 @@ class Pipeline:
                 resolved = resolve(ms, cands, self.config.ambiguity, self.config.dedupe_iou)
                 out = self.config.output
                 text, trace, objects = ground_trace(d.thought, d.answer, resolved, size, out.dialect, out.frame,
-                                                    out.grounding, out.max_polygon_vertices, self.parser)
+                                                    out.grounding, out.max_polygon_vertices, self.parser, out.grounding_params)
             except Dropped as exc:
                 dropped.append(_drop(src, exc.reason, exc.detail, "align"))
                 continue

@@ -23,6 +23,7 @@ from typing import Any
 from groundkit.backbones import grounding_instruction
 from groundkit.errors import DataError, GroundkitError
 from groundkit.frames import ImageSize
+from groundkit.images import image_size, open_rgb
 from groundkit.rewards.groundtruth import GroundTruth
 from groundkit.text.formatter import format_trace
 from groundkit.text.grammar import ComposedGrammar
@@ -48,15 +49,7 @@ class Example:
 
 
 def _open_size(image: Any, rid: str) -> ImageSize:
-    from PIL import Image
-
-    if hasattr(image, "size"):
-        return ImageSize(*image.size)
-    try:
-        with Image.open(image) as img:
-            return ImageSize(*img.size)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot open image {image!r}: {exc}", rid) from exc
+    return ImageSize(*image_size(image, rid))
 
 
 def _example(record: Mapping[str, Any], default_id: str, image_root: Path, trace_field: str) -> Example:
@@ -238,7 +231,4 @@ def reference_rows(examples: list[Example], grammar: ComposedGrammar, n: int) ->
 
 
 def _open_image(path: str | Path) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return img.convert("RGB")
+    return open_rgb(path)
