@@ -1,6 +1,16 @@
 """The ``box`` grounding type: (x1, y1, x2, y2) with x1 < x2 and y1 < y2."""
 
-from groundkit import GroundingType, Syntax, box_area, box_contains, box_iou, hookimpl, read_grammar
+from groundkit import (
+    Grounding,
+    GroundingType,
+    Syntax,
+    box_area,
+    box_contains,
+    box_iou,
+    hookimpl,
+    mask_box,
+    read_grammar,
+)
 
 
 def _syntax(dialect, write, native=False, **kw):
@@ -29,6 +39,7 @@ class Box(GroundingType):
     description = "an axis-aligned box (x1, y1, x2, y2); suits spatial reasoning"
     arity = 4
     ordering = ((2, 0), (3, 1))
+    fields = ("x1", "y1", "x2", "y2")
 
     def __init__(self):
         super().__init__(
@@ -39,6 +50,13 @@ class Box(GroundingType):
                 "qwen-json": _syntax("qwen-json", _qwen_json, native=True),
             }
         )
+
+    def from_mask(self, mask, **params):
+        """The mask's tight box (pixel edges)."""
+        return mask_box(mask) if mask.any() else None
+
+    def example(self):
+        return Grounding("box", (0.2, 0.55, 0.48, 0.8), "plate")
 
     def bbox(self, g):
         return tuple(g.coords)

@@ -1,9 +1,11 @@
 """The ``mask`` grounding type: a polygon of >= 3 vertices in text (COCO RLE for ground truth)."""
 
 from groundkit import (
+    Grounding,
     GroundingType,
     Syntax,
     hookimpl,
+    mask_polygon,
     point_in_polygon,
     polygon_area,
     polygon_bbox,
@@ -26,6 +28,13 @@ class Mask(GroundingType):
 
     def __init__(self):
         super().__init__({"groundkit": Syntax(read_grammar("groundkit.grammars", "types", "mask", "groundkit.lark"), _groundkit)})
+
+    def from_mask(self, mask, max_vertices=16):
+        """The outline of the mask's largest component, simplified to at most ``max_vertices`` vertices."""
+        return mask_polygon(mask, max_vertices) if mask.any() else None
+
+    def example(self):
+        return Grounding("mask", (0.6, 0.2, 0.75, 0.3, 0.65, 0.45), "leaf")
 
     def bbox(self, g):
         return polygon_bbox(g.coords)

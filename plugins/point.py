@@ -1,6 +1,6 @@
 """The ``point`` grounding type: one (x, y) location."""
 
-from groundkit import GroundingType, Syntax, hookimpl, read_grammar
+from groundkit import Grounding, GroundingType, Syntax, hookimpl, mask_interior_point, read_grammar
 
 
 def _attr(label):
@@ -37,6 +37,7 @@ class Point(GroundingType):
     name = "point"
     description = "a single (x, y) location; suits counting"
     arity = 2
+    fields = ("x", "y")
 
     def __init__(self):
         super().__init__(
@@ -49,6 +50,13 @@ class Point(GroundingType):
                 "molmo": _syntax("molmo", _molmo, native=True, reader=read_molmo),
             }
         )
+
+    def from_mask(self, mask, **params):
+        """The mask's interior point (the pixel farthest from the background)."""
+        return mask_interior_point(mask) if mask.any() else None
+
+    def example(self):
+        return Grounding("point", (0.42, 0.37), "cup")
 
     def bbox(self, g):
         x, y = g.coords

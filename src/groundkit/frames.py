@@ -125,13 +125,16 @@ class Frame:
         v = min(v, hi)
         return float(int(v)) if self.decimals == 0 else v
 
-    def check(self, value: float, axis: str, size: ImageSize | None = None) -> str | None:
-        """Why ``value`` is out of this frame's bounds, or None when it is fine."""
+    def check(self, value: float, axis: str, size: ImageSize | None = None, name: str | None = None) -> str | None:
+        """Why ``value`` is out of this frame's bounds, or None when it is fine. ``name`` is the
+        value's field name (a grounding type's ``fields``, e.g. ``rx``) used in the message
+        instead of the axis."""
         hi = self.extent(axis, size)
+        name = name or axis
         if not math.isfinite(value):
-            return f"{axis} is not a finite number (too many digits?) in frame {self.name}"
+            return f"{name} is not a finite number (too many digits?) in frame {self.name}"
         if not 0 <= value <= hi:
-            return f"{axis}={format_number(value, self.max_decimals)} is outside [0, {format_number(hi, 0)}] of frame {self.name}"
+            return f"{name}={format_number(value, self.max_decimals)} is outside [0, {format_number(hi, 0)}] of frame {self.name}"
         return None
 
     def format_value(self, value: float) -> str:

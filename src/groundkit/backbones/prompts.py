@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+from groundkit.errors import PluginError
 from groundkit.frames import ImageSize
 from groundkit.interfaces.grounding import GroundingType
 from groundkit.text.formatter import format_trace
 from groundkit.text.grammar import ComposedGrammar
 from groundkit.trace import Grounding, Text, Trace
-
-EXAMPLE_GROUNDINGS = {
-    "point": ("cup", (0.42, 0.37)),
-    "box": ("plate", (0.2, 0.55, 0.48, 0.8)),
-    "mask": ("leaf", (0.6, 0.2, 0.75, 0.3, 0.65, 0.45)),
-}
 
 # Own chat templates for tiny models (real checkpoints bring theirs).
 QWEN_CHAT_TEMPLATE = (
@@ -35,13 +30,23 @@ GEMMA_CHAT_TEMPLATE = (
 
 
 def example_grounding(gtype: GroundingType) -> Grounding:
-    """A plausible grounding of ``gtype`` (known types get a typical one; others increasing values)."""
-    if gtype.name in EXAMPLE_GROUNDINGS:
-        label, coords = EXAMPLE_GROUNDINGS[gtype.name]
-    else:
+    """A typical grounding of ``gtype``: its :meth:`~GroundingType.example`, or, when it gives
+    none, values spread over the image (0.2 .. 0.7) labelled with the type's name.
+
+    A bad example (another type, wrong values, below a minimum) is a :class:`PluginError`.
+    """
+    g = gtype.example()
+    if g is None:
         n = gtype.arity or 2 * gtype.min_vertices
-        label, coords = gtype.name, tuple(0.2 + 0.5 * i / max(1, n - 1) for i in range(n))
-    return Grounding(gtype.name, coords, label)
+        return Grounding(gtype.name, tuple(0.2 + 0.5 * i / max(1, n - 1) for i in range(n)), gtype.name)
+    if not isinstance(g, Grounding) or g.type != gtype.name:
+        raise PluginError(f"grounding type {gtype.name!r}: example() must return a Grounding of type {gtype.name!r}, got {g!r}")
+    hit = gtype.check_minimums(g.coords)
+    problem = gtype.check_values(g.coords) or (hit[1] if hit else None)
+    if problem or not all(0.0 <= c <= 1.0 for c in g.coords):
+        raise PluginError(f"grounding type {gtype.name!r}: example() is not a valid grounding: "
+                          f"{problem or 'coordinates must be unit values in [0, 1]'}")
+    return g
 
 
 def example_trace(grammar: ComposedGrammar, image_size: ImageSize | None = None) -> str:

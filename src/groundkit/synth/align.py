@@ -5,32 +5,36 @@
    every mask (left to right); a singular mention with several masks follows ``ambiguity``:
    ``best`` (highest score), ``all`` or ``drop`` (the record is dropped). A singular mention
    with no mask drops the record; a plural one with none stays ungrounded (a count of zero).
-2. Derive the grounding from each mask: ``point`` (interior point), ``box`` (tight box),
-   ``mask`` (polygon), or ``auto`` (points for plural mentions, which suit counting; boxes
-   for singular ones, which suit spatial reasoning).
+2. Derive the grounding from each mask through its type's ``from_mask``: ``point``
+   (interior point), ``box`` (tight box), ``mask`` (polygon), any registered type that
+   implements ``from_mask``, or ``auto`` (points for plural mentions, which suit counting;
+   boxes for singular ones, which suit spatial reasoning).
 3. Insert the groundings right after their mention, write the trace in the requested
    dialect and frame, and parse it back: text that does not parse is never written.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from groundkit.errors import GroundkitError
+from groundkit.errors import ConfigError, GroundkitError
 from groundkit.frames import ImageSize
 from groundkit.geometry import mask_iou, rle_encode
+from groundkit.interfaces.grounding import GroundingType
 from groundkit.interfaces.synth import MaskCandidate, Mention
-from groundkit.synth.derive import mask_box, mask_interior_point, mask_polygon
+from groundkit.synth.derive import mask_box, mask_interior_point
 from groundkit.text.formatter import format_trace
 from groundkit.text.parser import get_parser
 from groundkit.trace import Grounding, Segment, Text, Trace
 
 AMBIGUITY = ("best", "all", "drop")
 GROUNDINGS = ("auto", "point", "box", "mask")
+"""The built-in choices of ``output.grounding``; any registered type with ``from_mask`` works too."""
 AMBIGUOUS = "ambiguous_phrase"
 UNGROUNDED = "ungrounded_phrase"
 ALIGN_FAILED = "align_failed"
@@ -103,14 +107,52 @@ def resolve(mentions: Sequence[Mention], candidates: Sequence[Sequence[MaskCandi
     return out
 
 
-def make_grounding(kind: str, plural: bool, mask: np.ndarray, label: str, max_vertices: int) -> tuple[Grounding, tuple, tuple]:
+def mask_grounding_types() -> list[str]:
+    """Names of the registered grounding types that build from a mask (implement ``from_mask``)."""
+    from groundkit.registry import get_registry
+
+    reg = get_registry()
+    return [n for n in reg.grounding_types.names() if reg.grounding_type(n).builds_from_mask()]
+
+
+def grounding_kind(kind: str) -> GroundingType:
+    """The grounding type ``output.grounding`` names; a :class:`ConfigError` listing the working
+    choices for an unknown type or one without ``from_mask``."""
+    from groundkit.registry import get_registry
+
+    reg = get_registry()
+    working = ", ".join(["auto", *mask_grounding_types()])
+    if kind not in reg.grounding_types.names():
+        raise ConfigError(f"unknown grounding type {kind!r}; types that build from a mask: {working}", "output.grounding")
+    gtype = reg.grounding_type(kind)
+    if not gtype.builds_from_mask():
+        raise ConfigError(f"grounding type {kind!r} cannot be built from a mask (it has no from_mask); use one of: {working}",
+                          "output.grounding")
+    return gtype
+
+
+def make_grounding(kind: str, plural: bool, mask: np.ndarray, label: str, max_vertices: int = 16,
+                   params: dict[str, Any] | None = None) -> tuple[Grounding, tuple, tuple]:
+    """The grounding of ``mask`` (``kind``: a type name or ``auto``), its tight box and interior
+    point; raises :class:`Dropped` when the type's ``from_mask`` gives nothing usable."""
     box, point = mask_box(mask), mask_interior_point(mask)
-    kind = ("point" if plural else "box") if kind == "auto" else kind
-    if kind == "point":
-        return Grounding("point", point, label), box, point
-    if kind == "box":
-        return Grounding("box", box, label), box, point
-    return Grounding("mask", mask_polygon(mask, max_vertices), label), box, point
+    name = ("point" if plural else "box") if kind == "auto" else kind
+    gtype = grounding_kind(name)
+    kwargs = {"max_vertices": max_vertices} if name == "mask" else {}
+    try:
+        coords = gtype.from_mask(mask, **(kwargs | (params or {})))
+        if coords is None:
+            raise Dropped(ALIGN_FAILED, f"the mask of {label!r} gives no {name}")
+        coords = tuple(float(c) for c in coords)
+    except (GroundkitError, ValueError, TypeError, ArithmeticError) as exc:  # one bad mask drops its record, not the batch
+        if isinstance(exc, Dropped):
+            raise
+        raise Dropped(ALIGN_FAILED, f"{name}.from_mask failed for {label!r}: {exc}") from exc
+    hit = gtype.check_minimums(coords) if all(math.isfinite(c) for c in coords) else None
+    problem = gtype.check_values(coords) or (hit[1] if hit else None)
+    if problem or not all(0.0 <= c <= 1.0 for c in coords):
+        raise Dropped(ALIGN_FAILED, f"{name}.from_mask for {label!r}: {problem or f'values {coords} are not unit coordinates in [0, 1]'}")
+    return Grounding(name, coords, label), box, point
 
 
 def ground_trace(
@@ -123,6 +165,7 @@ def ground_trace(
     grounding: str = "auto",
     max_vertices: int = 16,
     parser: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[str, Trace, list[GroundedObject]]:
     """The grounded text, its parsed trace and the objects; raises :class:`Dropped` (align_failed)."""
     objects: list[GroundedObject] = []
@@ -130,7 +173,7 @@ def ground_trace(
     for r in sorted(resolved, key=lambda r: r.mention.start):
         gs = []
         for c in r.masks:
-            g, box, point = make_grounding(grounding, r.mention.plural, c.mask, r.mention.label, max_vertices)
+            g, box, point = make_grounding(grounding, r.mention.plural, c.mask, r.mention.label, max_vertices, params)
             extra = {"ambiguous": r.candidates} if r.ambiguous else {}
             objects.append(GroundedObject(r.mention.label, r.mention.phrase, c.mask, c.score, box, point, g, extra))
             gs.append(g)

@@ -15,6 +15,8 @@ Example::
     grounder: {name: oracle}          # or {name: sam3, checkpoint: /path/to/sam3, threshold: 0.4}
     ambiguity: best                   # best | all | drop: several masks for a singular phrase
     output: {dialect: groundkit, frame: rel-1000, grounding: auto, max_polygon_vertices: 16}
+    # output.grounding: auto, point, box, mask or any registered type with from_mask (e.g. a
+    # plugin's ellipse); output.grounding_params: keyword arguments of that type's from_mask
 
 Relative paths are relative to the config file.
 """
@@ -22,13 +24,14 @@ Relative paths are relative to the config file.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from groundkit.errors import ConfigError
-from groundkit.synth.align import AMBIGUITY, GROUNDINGS
+from groundkit.synth.align import AMBIGUITY, grounding_kind
 
 
 @dataclass
@@ -61,6 +64,7 @@ class OutputConfig:
     frame: str | None = None
     grounding: str = "auto"
     max_polygon_vertices: int = 16
+    grounding_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +90,8 @@ class SynthConfig:
         d["teacher"].pop("batch_size")
         if d["teacher"]["model"] is None:  # only a model teacher decodes: other runs keep their fingerprint
             d["teacher"].pop("constrained")
+        if not d["output"]["grounding_params"]:  # runs without parameters keep their fingerprint
+            d["output"].pop("grounding_params")
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +145,20 @@ def _plugin(data: Any, key: str) -> PluginConfig:
     return PluginConfig(data["name"], {k: v for k, v in data.items() if k != "name"})
 
 
+def check_grounding(kind: str, params: dict[str, Any]) -> None:
+    """``output.grounding`` names ``auto`` or a registered type with ``from_mask``, and
+    ``output.grounding_params`` are parameters of that ``from_mask`` (a :class:`ConfigError` naming the key)."""
+    for name in ("point", "box") if kind == "auto" else (kind,):
+        sig = inspect.signature(grounding_kind(name).from_mask)
+        try:
+            sig.bind(None, **params)
+        except TypeError as exc:
+            known = [p.name for p in list(sig.parameters.values())[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            bad = next((k for k in params if k not in sig.parameters), None)
+            key = f"output.grounding_params.{bad}" if bad else "output.grounding_params"
+            raise ConfigError(f"{name}.from_mask does not take it ({exc}); its parameters: {', '.join(known) or '(none)'}", key) from None
+
+
 TOP = ("input", "out", "teacher", "extractor", "grounder", "ambiguity", "dedupe_iou", "output", "limit", "batch_size")
 
 
@@ -175,8 +195,7 @@ def config_from_dict(data: Any, base: Path | None = None) -> SynthConfig:
     cfg.ambiguity = _value(data.get("ambiguity", "best"), str, "ambiguity", False)
     if cfg.ambiguity not in AMBIGUITY:
         raise ConfigError(f"must be one of {', '.join(AMBIGUITY)}, got {cfg.ambiguity!r}", "ambiguity")
-    if cfg.output.grounding not in GROUNDINGS:
-        raise ConfigError(f"must be one of {', '.join(GROUNDINGS)}, got {cfg.output.grounding!r}", "output.grounding")
+    check_grounding(cfg.output.grounding, cfg.output.grounding_params)
     if cfg.output.max_polygon_vertices < 3:
         raise ConfigError("must be at least 3", "output.max_polygon_vertices")
     cfg.dedupe_iou = _value(data.get("dedupe_iou", 0.8), float, "dedupe_iou", False)

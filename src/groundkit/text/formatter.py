@@ -23,7 +23,8 @@ def _check_text(grammar: ComposedGrammar, terminal: str, text: str, what: str) -
 
 
 def written_values(gtype: GroundingType, g: Grounding, frame: Frame, size: ImageSize | None) -> list[float]:
-    """Quantised values of ``g`` in ``frame``; an ordering collapsed by rounding is nudged one step apart."""
+    """Quantised values of ``g`` in ``frame``; an ordering collapsed by rounding is nudged one step apart,
+    a value rounded below its minimum one step up."""
     axes = gtype.axes(len(g.coords))
     values = [frame.from_unit(c, a, size) for c, a in zip(g.coords, axes)]
     step = 10.0 ** -frame.decimals
@@ -34,6 +35,9 @@ def written_values(gtype: GroundingType, g: Grounding, frame: Frame, size: Image
                 values[i] = round(values[j] + step, frame.decimals)
             else:
                 values[j] = round(values[i] - step, frame.decimals)
+    for i, least in gtype.minimums.items():  # a value rounded below its minimum goes up one step
+        if i < len(values) and frame.to_unit(values[i], axes[i], size) < least - 1e-9:
+            values[i] = min(round(values[i] + step, frame.decimals), frame.extent(axes[i], size))
     return values
 
 
@@ -44,7 +48,8 @@ def format_grounding(grammar: ComposedGrammar, g: Grounding, size: ImageSize | N
             f"dialect {grammar.dialect.name!r} (types {', '.join(grammar.type_names)}) cannot write a {g.type!r} grounding"
         )
     gtype = grammar.grounding_type(g.type)
-    problem = gtype.check_values(g.coords)
+    hit = gtype.check_minimums(g.coords)
+    problem = gtype.check_values(g.coords) or (hit[1] if hit else None)
     if problem:
         raise FormatError(problem)
     syntax = grammar.syntax(g.type)

@@ -274,7 +274,8 @@ class TraceParser:
     def _grounding(
         self, gtype: Any, label: str | None, nums: list[tuple[int, int]], span: tuple[int, int], text: str, extents: _Extents
     ) -> Grounding:
-        """Check the written values (count, ordering, frame bounds) and convert them to the unit frame."""
+        """Check the written values (count, ordering, frame bounds, the type's minimums) and convert
+        them to the unit frame; messages name the type's fields."""
         values = [float(text[s:e]) for s, e in nums]
         problem = gtype.check_values(values)
         if problem:
@@ -286,17 +287,23 @@ class TraceParser:
         if extents.linear:
             scale = extents.get()
             coords = []
-            for (s, _), value, axis in zip(nums, values, axes):
+            for i, ((s, _), value, axis) in enumerate(zip(nums, values, axes)):
                 hi = scale[axis]
                 if not 0 <= value <= hi:
-                    raise BadValues(frame.check(value, axis, extents.size) or "out of bounds", s)
+                    raise BadValues(frame.check(value, axis, extents.size, gtype.value_names(len(values))[i]) or "out of bounds", s)
                 coords.append(value / hi)
         else:
-            for (s, _), value, axis in zip(nums, values, axes):
-                problem = frame.check(value, axis, extents.size)
+            named = type(frame).check is Frame.check  # a plugin frame's own check may not take a field name
+            names = gtype.value_names(len(values))
+            for (s, _), value, axis, name in zip(nums, values, axes, names):
+                problem = frame.check(value, axis, extents.size, name) if named else frame.check(value, axis, extents.size)
                 if problem:
                     raise BadValues(problem, s)
             coords = [frame.to_unit(v, a, extents.size) for v, a in zip(values, axes)]
+        if gtype.minimums:
+            hit = gtype.check_minimums(coords, values)
+            if hit:
+                raise BadValues(hit[1], nums[hit[0]][0])
         return Grounding(gtype.name, tuple(coords), label, frame.name, tuple(values), span)
 
 

@@ -15,11 +15,28 @@ class Line(groundkit.GroundingType):
     name = "line"
     description = "a line segment (x1, y1, x2, y2) between two points"
     arity = 4
+    fields = ("x1", "y1", "x2", "y2")  # named in error messages
     tolerance = 0.01  # a point within 1% of the image diagonal counts as on the line
 
     def __init__(self):
         rule = groundkit.read_grammar("groundkit_line", "line.lark")
         super().__init__({"groundkit": groundkit.Syntax(rule, write_line)})
+
+    def from_mask(self, mask):
+        """The mask's extent along its principal axis (so ``groundkit synth`` can write lines)."""
+        ys, xs = np.nonzero(mask)
+        if len(xs) < 2:
+            return None
+        h, w = mask.shape
+        pts = np.stack([(xs + 0.5) / w, (ys + 0.5) / h], axis=1)
+        centre = pts.mean(axis=0)
+        axis = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
+        t = (pts - centre) @ axis
+        a, b = centre + t.min() * axis, centre + t.max() * axis
+        return (float(a[0]), float(a[1]), float(b[0]), float(b[1]))
+
+    def example(self):
+        return groundkit.Grounding("line", (0.15, 0.7, 0.85, 0.62), "rope")
 
     def area(self, g):
         return 0.0
