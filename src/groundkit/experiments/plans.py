@@ -25,7 +25,7 @@ class CountingPlan:
     vocab_size: int = 400
     lora: bool = False
     freeze_vision: bool = True  # from scratch: keep the random vision tower (its merger trains), see docs/experiments.md
-    sft_steps: int = 1500
+    sft_steps: int = 900
     sft_batch: int = 16
     sft_lr: float = 1e-3
     grpo_steps: int = 30
