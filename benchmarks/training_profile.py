@@ -58,7 +58,7 @@ def _setup(root: Path, seed: int):
     return plan, traces, base
 
 
-def profile_sft(root: Path, plan, traces, base, steps: int) -> dict[str, float]:
+def profile_sft(root: Path, plan, traces, base, steps: int, checkpointing: bool) -> dict[str, float]:
     from groundkit.training import build_sft, load_config
 
     cfg = load_config({"model": {"path": base["path"], "freeze_vision": plan.freeze_vision}, "lora": {"enabled": False},
@@ -66,7 +66,8 @@ def profile_sft(root: Path, plan, traces, base, steps: int) -> dict[str, float]:
                        "format": {"dialect": "groundkit", "frame": "rel-1000", "types": ["point"]},
                        "diagnostics": {"image_reliance_every": 0},
                        "trl": {"output_dir": str(root / "sft"), "max_steps": steps, "per_device_train_batch_size": plan.sft_batch,
-                               "use_cpu": True, "save_strategy": "no", "learning_rate": plan.sft_lr, "logging_steps": steps}},
+                               "use_cpu": True, "save_strategy": "no", "learning_rate": plan.sft_lr, "logging_steps": steps,
+                               "gradient_checkpointing": checkpointing}},
                       "sft")
     run = build_sft(cfg)
     trainer, t = run.trainer, Timers()
@@ -82,7 +83,7 @@ def profile_sft(root: Path, plan, traces, base, steps: int) -> dict[str, float]:
     return {k: v / steps for k, v in out.items()} | {"step": total / steps}
 
 
-def profile_grpo(root: Path, plan, traces, base, steps: int) -> dict[str, float]:
+def profile_grpo(root: Path, plan, traces, base, steps: int, checkpointing: bool) -> dict[str, float]:
     from groundkit.training import build_grpo, load_config
 
     g = plan.num_generations
@@ -93,7 +94,7 @@ def profile_grpo(root: Path, plan, traces, base, steps: int) -> dict[str, float]
                        "generation": {"constrained": True, "max_new_tokens": plan.max_new_tokens, "num_generations": g},
                        "trl": {"output_dir": str(root / "grpo"), "max_steps": steps, "per_device_train_batch_size": plan.grpo_prompts * g,
                                "use_cpu": True, "save_strategy": "no", "learning_rate": plan.grpo_lr, "beta": 0.0,
-                               "logging_steps": steps}}, "grpo")
+                               "logging_steps": steps, "gradient_checkpointing": checkpointing}}, "grpo")
     run = build_grpo(cfg)
     trainer, t = run.trainer, Timers()
     t.wrap(trainer, "_generate_single_turn", "rollouts")
@@ -118,13 +119,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         plan, traces, base = _setup(root, args.seed)
-        sft = profile_sft(root, plan, traces, base, args.steps)
-        grpo = profile_grpo(root, plan, traces, base, max(2, args.steps // 3))
-    rows = [("sft", k, v) for k, v in sft.items()] + [("grpo", k, v) for k, v in grpo.items()]
-    print(f"{'phase':6} {'part':28} {'s/step':>8} {'share':>7}")
-    for phase, part, value in rows:
-        total = (sft if phase == "sft" else grpo)["step"]
-        print(f"{phase:6} {part:28} {value:8.3f} {value / total:7.1%}")
+        runs = {}
+        for checkpointing in (True, False):  # TRL's default, then without activation recomputation
+            runs[checkpointing] = (profile_sft(root, plan, traces, base, args.steps, checkpointing),
+                                   profile_grpo(root, plan, traces, base, max(2, args.steps // 3), checkpointing))
+    sft, grpo = runs[True]
+    print(f"{'phase':6} {'part':28} {'s/step':>8} {'share':>7}   (gradient checkpointing on, TRL's default)")
+    for phase, parts in (("sft", sft), ("grpo", grpo)):
+        for part, value in parts.items():
+            print(f"{phase:6} {part:28} {value:8.3f} {value / parts['step']:7.1%}")
+    sft_off, grpo_off = runs[False]
+    print(f"gradient checkpointing off: sft {sft_off['step']:.3f} s/step ({sft_off['step'] / sft['step']:.2f}x), "
+          f"grpo {grpo_off['step']:.3f} s/step ({grpo_off['step'] / grpo['step']:.2f}x)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"benchmark": "training_profile", "machine": platform.processor() or platform.machine(),
                                    "threads": args.threads, "torch": torch.__version__, "model": base,

@@ -151,7 +151,7 @@ def _trl(plan: CountingPlan, output_dir: Path, seed: int, **extra: Any) -> dict[
     cuda = torch.cuda.is_available()
     return {"output_dir": str(output_dir), "use_cpu": not cuda, "bf16": cuda, "seed": seed, "data_seed": seed,
             "logging_steps": max(1, min(25, plan.sft_steps // 20)), "save_strategy": "no", "report_to": [],
-            "dataloader_num_workers": 0, **extra}
+            "dataloader_num_workers": 0, "gradient_checkpointing": plan.gradient_checkpointing, **extra}
 
 
 def _save_run(run: Any, folder: Path, lora: bool) -> str:
