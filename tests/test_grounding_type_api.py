@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import re
 import types
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from conftest import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import groundkit as gk
 from groundkit.backbones.prompts import example_grounding, grounding_instruction
@@ -244,3 +247,34 @@ def test_the_line_example_package_builds_from_a_mask_and_gives_an_example(fresh_
     assert '<line label="rope">[(150, 700), (850, 620)]</line>' in grounding_instruction(gk.get_grammar("groundkit", types=["line"]))
     with pytest.raises(gk.ParseError, match=r"x2=1001 is outside"):
         gk.parse("<think><line>[(1, 2), (1001, 4)]</line></think><answer>1</answer>")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(3, 24), st.integers(3, 24))
+def test_builtin_from_mask_values_are_valid_groundings_that_round_trip(seed, h, w):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((h, w)) < rng.uniform(0.05, 0.9)
+    mask[rng.integers(h), rng.integers(w)] = True
+    reg = gk.get_registry()
+    for name in ("point", "box", "mask"):
+        gtype = reg.grounding_type(name)
+        coords = gtype.from_mask(mask)
+        assert gtype.check_values(coords) is None and all(0.0 <= c <= 1.0 for c in coords)
+        text = gk.format_trace(gk.Trace((gk.Grounding(name, coords, "thing"),), "1"), frame="unit")
+        assert gk.parse(text, frame="unit").groundings[0].type == name
+
+
+def test_a_plugin_frame_with_its_own_check_still_works_with_named_fields(fresh_registry):
+    @dataclass(frozen=True)
+    class Strict(gk.Frame):  # overrides check with the old signature (no field name)
+        def check(self, value, axis, size=None):
+            return f"{axis} value {value:g} is odd" if value % 2 else None
+
+        def to_unit(self, value, axis, size=None):
+            return value / self.scale
+
+    frames = types.SimpleNamespace(register_frames=gk.hookimpl(lambda register: register(Strict("even-1000"))))
+    fresh_registry(("even", frames))
+    assert gk.parse("<think><point>(2, 4)</point></think><answer>1</answer>", frame="even-1000").groundings[0].coords == (0.002, 0.004)
+    with pytest.raises(gk.ParseError, match="y value 3 is odd"):
+        gk.parse("<think><point>(2, 3)</point></think><answer>1</answer>", frame="even-1000")

@@ -45,7 +45,9 @@ def register_grounding_types(register: Callable[[GroundingType], None]) -> None:
     """Register grounding types (:class:`groundkit.GroundingType` instances), e.g. ``point``.
 
     A type carries its grammar rule per dialect (:class:`groundkit.Syntax`), its value
-    constraints, geometry and drawing.
+    constraints (``ordering``; ``fields``, the value names messages use; per-field
+    ``minimums``), geometry and drawing, and optionally ``from_mask`` (so ``groundkit synth``
+    can output it) and ``example`` (the grounding prompts show). See docs/plugins.md.
     """
 
 
