@@ -33,7 +33,7 @@ DIALECT, FRAME, TYPES = "groundkit", "rel-1000", ["point"]
 class CountingExperiment(Experiment):
     name = "counting"
     description = "direct vs grounded (points) vs grounded+GRPO counting on procedural scenes, from scenes to eval"
-    scales = ("cpu", "gpu", "smoke", "smoke-lora")
+    scales = ("cpu", "cpu-long", "gpu", "smoke", "smoke-lora")
 
     def run(self, out: Path, options: ExperimentOptions, progress: Progress | None = None) -> dict[str, Any]:
         plan = plan_for(options.scale, options.model)

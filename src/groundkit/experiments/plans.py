@@ -73,6 +73,8 @@ PLANS: dict[str, CountingPlan] = {
         grpo_prompts=1, num_generations=2, max_new_tokens=48, eval_batch=6, reliance_every=2, gallery=2,
     ),
 }
+# the CPU scale trained longer (both arms' image reliance still rises at the CPU scale's last step)
+PLANS["cpu-long"] = replace(PLANS["cpu"], scale="cpu-long", sft_steps=1500)
 # the GPU scale's code path (LoRA, merged checkpoints, trained vision tower) at the smoke size (tests)
 PLANS["smoke-lora"] = replace(PLANS["smoke"], scale="smoke-lora", lora=True, freeze_vision=False, model="tiny:qwen2.5-vl",
                               image_side=56)
