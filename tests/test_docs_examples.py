@@ -8,6 +8,7 @@ elsewhere. A block that cannot run here is marked by the line right before its f
 
 from __future__ import annotations
 
+import linecache
 import re
 import sys
 import types
@@ -54,6 +55,14 @@ def test_the_docs_have_python_examples_to_run() -> None:
     assert {"README.md", "plugins.md", "rewards.md", "decoding.md"} <= names
 
 
+def test_every_python_fence_is_one_the_test_runs() -> None:
+    """A ```py / ```python3 / ```python title fence would escape the test: the docs use ```python only."""
+    odd = [f"{path.name}:{n}: {line.strip()}" for path in DOCS
+           for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+           if line.lstrip().startswith("```py") and not FENCE.match(line)]
+    assert odd == []
+
+
 def test_a_not_run_marker_is_read_only_from_the_line_before_the_fence(tmp_path: Path) -> None:
     doc = tmp_path / "x.md"
     doc.write_text("<!-- example: not run (needs a GPU) -->\n```python\nx = 1\n```\n\n"
@@ -73,4 +82,6 @@ def test_doc_example_runs_as_written(
     # A fresh module, as if the block were a file of its own (dataclasses look their module up).
     module = types.ModuleType(f"doc_example_{path.stem}_{line}")
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    exec(compile(code, f"{path.relative_to(ROOT)}:{line}", "exec", dont_inherit=True), module.__dict__)
+    filename = f"{path.relative_to(ROOT)}:{line}"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the block
+    exec(compile(code, filename, "exec", dont_inherit=True), module.__dict__)
