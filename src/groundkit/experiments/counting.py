@@ -49,7 +49,7 @@ class CountingExperiment(Experiment):
                           outputs=out / "model")
         checkpoints: dict[str, str] = {}
         for arm in ("direct", "grounded"):
-            settings = {"arm": arm, "base": base, "plan": _train_settings(plan), "seed": seed}
+            settings = {"arm": arm, "base": base, "plan": _train_settings(plan, "sft"), "seed": seed}
             checkpoints[arm] = stages.run(f"sft-{arm}", settings, lambda arm=arm: train_arm_sft(out, plan, base["path"], traces,
                                                                                              arm, seed),
                                           outputs=out / "arms" / arm)["checkpoint"]
@@ -75,8 +75,16 @@ def _scene_settings(plan: CountingPlan) -> dict[str, Any]:
                                                               "test_max_count")}
 
 
-def _train_settings(plan: CountingPlan) -> dict[str, Any]:
-    return {k: v for k, v in plan.to_dict().items() if k not in ("gallery",)}
+SFT_FIELDS = ("model", "train_scenes", "image_side", "train_max_count", "size", "vocab_size", "lora", "freeze_vision",
+              "sft_steps", "sft_batch", "sft_lr", "reliance_every", "gradient_checkpointing")
+
+
+def _train_settings(plan: CountingPlan, stage: str = "grpo") -> dict[str, Any]:
+    """What a training stage depends on (SFT ignores the generation and evaluation settings)."""
+    d = plan.to_dict()
+    if stage == "sft":
+        return {k: d[k] for k in SFT_FIELDS}
+    return {k: v for k, v in d.items() if k not in ("gallery", "eval_batch")}
 
 
 # --- stages ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class CountingPlan:
     num_generations: int = 4
     grpo_lr: float = 5e-5
     grpo_temperature: float = 1.0
-    max_new_tokens: int = 96
+    max_new_tokens: int = 256  # room for test_max_count points (~15 tokens each) and the text
     eval_batch: int = 16
     reliance_every: int = 50
     gallery: int = 6
@@ -64,7 +64,7 @@ PLANS: dict[str, CountingPlan] = {
     "gpu": CountingPlan(
         scale="gpu", model="", train_scenes=20000, test_scenes=1000, image_side=448, train_max_count=6, test_max_count=8,
         lora=True, freeze_vision=False, gradient_checkpointing=True, sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
-        grpo_lr=1e-5, max_new_tokens=256, eval_batch=32, reliance_every=100,
+        grpo_lr=1e-5, max_new_tokens=512, eval_batch=32, reliance_every=100,
     ),
     # a few steps of everything (tests)
     "smoke": CountingPlan(
