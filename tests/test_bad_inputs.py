@@ -294,3 +294,9 @@ def test_every_image_opener_turns_a_decompression_bomb_into_a_data_error(tmp_pat
         assert "rec-7" in str(err.value)
     with pytest.raises(gk.DataError, match="cannot open image"):
         open_rgb(tmp_path / "missing.png", "rec-8")
+
+
+def test_a_frame_object_where_a_spec_string_is_expected_is_a_typed_error():
+    frame = gk.get_grammar("groundkit").frame
+    with pytest.raises(gk.FrameError, match="spec string"):
+        gk.parse("<think>x</think><answer>1</answer>", frame=frame)

@@ -217,6 +217,9 @@ def builtin_frames() -> list[Frame]:
 
 def parse_frame_spec(spec: str) -> tuple[str, dict[str, int]]:
     """``"abs-resized:factor=32,max_pixels=1000000"`` -> ``("abs-resized", {...})``."""
+    if not isinstance(spec, str):
+        hint = f" (use its name, {spec.name!r})" if isinstance(getattr(spec, "name", None), str) else ""
+        raise FrameError(f"a frame is given by its spec string such as 'rel-1000', got {type(spec).__name__}{hint}")
     name, _, rest = spec.partition(":")
     params: dict[str, int] = {}
     for item in filter(None, rest.split(",")):
