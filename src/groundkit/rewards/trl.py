@@ -189,7 +189,9 @@ class BatchCache:
                 error, truth = str(truth), None
                 if error not in self._warned:
                     self._warned.add(error)
-                    log.warning("groundkit rewards: skipping ground truth: %s", error)
+                    # lone surrogates from JSON escapes would break UTF-8 log handlers: escape them
+                    log.warning("groundkit rewards: skipping ground truth: %s",
+                                error.encode("utf-8", "backslashreplace").decode("utf-8"))
             prompt: Hashable = str(prompts[i]) if prompts is not None else None
             group = truth.id if truth is not None and truth.id else prompt
             samples.append(Sample(completion_text(completion), truth, error, group, truth.id if truth is not None else None))
