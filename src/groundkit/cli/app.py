@@ -6,7 +6,6 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -27,7 +26,7 @@ def _help_width() -> int:
     return HELP_WIDTH
 
 
-def _plain_help(command: click.Command) -> None:
+def _plain_help(command: Any) -> None:
     """Plain click help for ``command`` and its subcommands: without a terminal, typer's rich
     panels wrap at 80 columns, cut long defaults with '…' and show flags as ``--help <bool>``."""
     if hasattr(command, "rich_markup_mode"):
