@@ -115,7 +115,7 @@ def make_traces(out: Path, plan: CountingPlan) -> dict[str, Any]:
     synth = folder / "synth" / "data.jsonl"
     records = [json.loads(line) for line in synth.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not records:
-        raise GroundkitError(f"synth kept no record ({summary.dropped if hasattr(summary, 'dropped') else '?'} dropped)")
+        raise GroundkitError(f"synth kept no record of {summary.total}; dropped by reason: {summary.dropped}")
     files = {"grounded": folder / "grounded.jsonl", "direct": folder / "direct.jsonl"}
     with files["grounded"].open("w", encoding="utf-8") as g, files["direct"].open("w", encoding="utf-8") as d:
         for rec in records:
