@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from groundkit.backbones.prompts import grounding_instruction
+from groundkit.backbones.prompts import prompt_instruction
 from groundkit.errors import GroundkitError, ParseError
 from groundkit.frames import FrameWarning, ImageSize, ResizedPixelFrame, resize_params, resized_frame_spec
 from groundkit.images import open_rgb
@@ -179,12 +179,15 @@ def generate(
     sampling: SamplingConfig | None = None,
     batch_size: int = 8,
     on_batch: Callable[[list[GenerationResult]], None] | None = None,
+    instruction: str = "full",
 ) -> list[GenerationResult]:
-    """Generate for every request (batched), parse each completion, return results in order."""
+    """Generate for every request (batched), parse each completion, return results in order.
+    ``instruction``: the system message the model was trained with (``full`` or ``none``)."""
     import torch
 
     sampling = sampling or SamplingConfig()
     grammar = resolve_format(loaded, dialect, frame, types)
+    prompt_instruction(instruction, grammar)  # an unknown mode fails before any work
     parser = TraceParser(grammar)
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
@@ -194,7 +197,7 @@ def generate(
         images = [open_image(r.image, r.id) for r in batch]
         sizes = [ImageSize(*img.size) for img in images]
         prompts = [
-            loaded.backbone.prompt(loaded.processor, r.question, grounding_instruction(grammar, size))
+            loaded.backbone.prompt(loaded.processor, r.question, prompt_instruction(instruction, grammar, size))
             for r, size in zip(batch, sizes)
         ]
         inputs = loaded.backbone.processor_inputs(loaded.processor, prompts, images).to(device)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from groundkit.errors import PluginError
+from groundkit.errors import GroundkitError, PluginError
 from groundkit.frames import ImageSize
 from groundkit.interfaces.grounding import GroundingType
 from groundkit.text.formatter import format_trace
@@ -57,6 +57,21 @@ def example_trace(grammar: ComposedGrammar, image_size: ImageSize | None = None)
         segments += [Text(("" if i == 0 else ", and the ") + (g.label or gtype.name) + " "), g]
     segments.append(Text(". Looking at them I can answer."))
     return format_trace(Trace(tuple(segments), "2"), grammar.dialect.name, grammar.frame.name, image_size=image_size, lossy=True)
+
+
+#: How a prompt states the output format: ``full`` (a system message describing the grammar, with one
+#: example trace) or ``none`` (no system message: a model fine-tuned on the format needs none, and the
+#: full instruction is ~250 tokens, most of a short example's sequence).
+INSTRUCTION_MODES = ("full", "none")
+
+
+def prompt_instruction(mode: str, grammar: ComposedGrammar, image_size: ImageSize | None = None) -> str | None:
+    """The system instruction for ``mode`` (see :data:`INSTRUCTION_MODES`); ``None`` for no system message."""
+    if mode == "full":
+        return grounding_instruction(grammar, image_size)
+    if mode == "none":
+        return None
+    raise GroundkitError(f"unknown instruction mode {mode!r}; choose one of {', '.join(INSTRUCTION_MODES)}")
 
 
 def grounding_instruction(grammar: ComposedGrammar, image_size: ImageSize | None = None) -> str:

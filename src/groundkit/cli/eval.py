@@ -32,6 +32,8 @@ def eval_command(
     constrained: bool = typer.Option(True, "--constrained/--no-constrained", help="Enforce the grammar while generating (--model)."),
     limit: int = typer.Option(None, "--limit", help="At most this many records per benchmark."),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per completion (--model)."),
+    instruction: str = typer.Option("full", "--instruction",
+                                    help="The prompt's system message, as the model was trained: full | none (--model)."),
     metrics: str = typer.Option(",".join(METRICS), "--metrics", help="Comma-separated reward terms used as metrics, each name[(param=value, ...)]."),
     field: str = FIELD,
     lenient: bool = LENIENT,
@@ -48,7 +50,7 @@ def eval_command(
         raise GroundkitError(f"--limit must be at least 1, got {limit}")
     config = EvalConfig(
         bench_specs(with_images(bench, images)), dialect, frame, split_reward_spec(metrics), completions, model, constrained, limit,
-        max_new_tokens=max_new_tokens, reading="lenient" if lenient else "strict",
+        max_new_tokens=max_new_tokens, reading="lenient" if lenient else "strict", instruction=instruction,
     )
     with Progress(
         TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()

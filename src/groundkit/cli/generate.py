@@ -75,6 +75,8 @@ def generate_command(
     types: str = TYPES,
     constrained: bool = typer.Option(True, "--constrained/--no-constrained", help="Grammar-constrained decoding."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    instruction: str = typer.Option("full", "--instruction",
+                                    help="The prompt's system message, as the model was trained: full | none."),
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
     temperature: float = typer.Option(1.0, "--temperature"),
     top_k: int = typer.Option(None, "--top-k"),
@@ -97,7 +99,8 @@ def generate_command(
     loaded = load_model(model, backbone=backbone, dtype=dtype, device=device, seed=seed)
     sampling = SamplingConfig(sample, temperature, top_k, top_p, seed)
     options = dict(dialect=dialect, frame=frame, types=split_types(types), constrained=constrained,
-                   max_new_tokens=max_new_tokens, sampling=sampling, batch_size=batch_size)
+                   max_new_tokens=max_new_tokens, sampling=sampling, batch_size=batch_size,
+                   instruction=instruction)
     if image is not None:
         result = generate(loaded, [GenerationRequest(image, question, "0")], **options)[0]
         payload = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)

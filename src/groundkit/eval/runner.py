@@ -46,6 +46,7 @@ class EvalConfig:
     max_new_tokens: int = 512
     reading: str = "strict"  # how metrics read completions; format validity is strict either way
     types: list[str] | None = None  # grounding types the model's grammar allows (None: all the dialect supports)
+    instruction: str = "full"  # the prompt's system message, as the model was trained: full | none
 
     @property
     def metric_names(self) -> list[str]:
@@ -54,8 +55,9 @@ class EvalConfig:
 
     def same_run(self, other: dict[str, Any]) -> list[str]:
         """Settings that differ from a stored run (those that change scores)."""
-        keys = ("benches", "dialect", "frame", "metrics", "model", "constrained", "reading", "types")
-        return [k for k in keys if other.get(k) != asdict(self)[k]]
+        keys = ("benches", "dialect", "frame", "metrics", "model", "constrained", "reading", "types", "instruction")
+        stored = {"instruction": "full", **other}  # runs stored before the option had the full instruction
+        return [k for k in keys if stored.get(k) != asdict(self)[k]]
 
 
 @dataclass
@@ -173,7 +175,7 @@ def evaluate(
         done += len(chunk)
         if config.model is not None:  # a record whose image cannot be used is reported and left out
             made = generate_or_skip(config.model, [t for _, t in chunk], config.dialect, config.frame, config.constrained,
-                                    config.max_new_tokens, config.types)
+                                    config.max_new_tokens, config.types, config.instruction)
             problems += [f"{b}: {m}" for (b, _), m in zip(chunk, made) if isinstance(m, DataError)]
             chunk = [c for c, m in zip(chunk, made) if not isinstance(m, DataError)]
             generated = [m for m in made if not isinstance(m, DataError)]

@@ -45,7 +45,7 @@ class CountingExperiment(Experiment):
         traces = stages.run("traces", {"plan": _scene_settings(plan), "seed": seed}, lambda: make_traces(out, plan),
                             outputs=out / "traces")
         base = stages.run("model", {"model": plan.model, "size": plan.to_dict()["size"], "vocab": plan.vocab_size,
-                                    "seed": seed}, lambda: build_base(out / "model", plan, traces, seed),
+                                    "instruction": plan.instruction, "seed": seed}, lambda: build_base(out / "model", plan, traces, seed),
                           outputs=out / "model")
         checkpoints: dict[str, str] = {}
         for arm in ("direct", "grounded"):
@@ -76,7 +76,7 @@ def _scene_settings(plan: CountingPlan) -> dict[str, Any]:
 
 
 SFT_FIELDS = ("model", "train_scenes", "image_side", "train_max_count", "size", "vocab_size", "lora", "freeze_vision",
-              "sft_steps", "sft_batch", "sft_lr", "reliance_every", "gradient_checkpointing")
+              "sft_steps", "sft_batch", "sft_lr", "reliance_every", "gradient_checkpointing", "instruction")
 
 
 def _train_settings(plan: CountingPlan, stage: str = "grpo") -> dict[str, Any]:
@@ -144,8 +144,9 @@ def build_base(folder: Path, plan: CountingPlan, traces: dict[str, Any], seed: i
         for line in Path(traces[arm]).read_text(encoding="utf-8").splitlines()[:2000]:
             rec = json.loads(line)
             texts += [rec["completion"], rec.get("question") or ""]
-    grammar = get_grammar(DIALECT, FRAME, TYPES)
-    texts += [grounding_instruction(grammar, ImageSize(plan.image_side, plan.image_side))] * 50
+    if plan.instruction == "full":
+        grammar = get_grammar(DIALECT, FRAME, TYPES)
+        texts += [grounding_instruction(grammar, ImageSize(plan.image_side, plan.image_side))] * 50
     tokenizer = train_tokenizer(texts, "gemma" if name.startswith("gemma") else "qwen", plan.vocab_size)
     loaded = backbone.tiny(seed=seed, tokenizer=tokenizer, size=plan.size)
     loaded.save(folder)
@@ -181,7 +182,7 @@ def train_arm_sft(out: Path, plan: CountingPlan, base: str, traces: dict[str, An
     cfg = {
         "kind": "sft", "model": {"path": base, "seed": seed, "freeze_vision": plan.freeze_vision}, "lora": {"enabled": plan.lora},
         "data": {"train": traces[arm], "images": traces["images"]},
-        "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES},
+        "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES, "instruction": plan.instruction},
         "diagnostics": {"image_reliance_every": plan.reliance_every, "image_reliance_rows": 8,
                         "image_reliance_warn_after": 4 * plan.reliance_every},
         "trl": _trl(plan, folder, seed, max_steps=plan.sft_steps, per_device_train_batch_size=plan.sft_batch,
@@ -201,7 +202,7 @@ def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[
         "kind": "grpo", "model": {"path": start_from, "seed": seed, "freeze_vision": plan.freeze_vision},
         "lora": {"enabled": plan.lora},
         "data": {"train": traces["grounded"], "images": traces["images"]},
-        "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES}, "rewards": dict(plan.rewards),
+        "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES, "instruction": plan.instruction}, "rewards": dict(plan.rewards),
         "generation": {"constrained": True, "mask_consistent_logps": True, "max_new_tokens": plan.max_new_tokens,
                        "num_generations": plan.num_generations, "temperature": plan.grpo_temperature},
         "diagnostics": {"image_reliance_every": max(1, plan.reliance_every // 5), "image_reliance_rows": 8,
@@ -220,7 +221,7 @@ def evaluate_arm(out: Path, plan: CountingPlan, checkpoint: str, arm: str) -> di
 
     config = EvalConfig([f"scenes:{out / 'scenes' / 'test'}"], dialect=DIALECT, frame=FRAME, model=checkpoint,
                         types=TYPES, metrics=["format", "answer", "point_in_mask", "point_f1"],
-                        batch_size=plan.eval_batch, max_new_tokens=plan.max_new_tokens)
+                        batch_size=plan.eval_batch, max_new_tokens=plan.max_new_tokens, instruction=plan.instruction)
     run = evaluate(config, out / "eval" / _slug(arm), fresh=True, gallery=plan.gallery)
     return {"results": str(run.out / "results.jsonl"), "report": str(run.report), "records": len(run.rows),
             "problems": run.problems[:20]}

@@ -26,6 +26,9 @@ class CountingPlan:
     lora: bool = False
     gradient_checkpointing: bool = False  # small models: recomputing activations costs 16% of an SFT step, saves nothing needed
     freeze_vision: bool = True  # from scratch: keep the random vision tower (its merger trains), see docs/experiments.md
+    # the prompt's system message: a model trained from scratch learns the format from its traces, and the
+    # full instruction (~250 tokens) would be most of every sequence; a pretrained checkpoint gets "full"
+    instruction: str = "none"
     sft_steps: int = 900
     sft_batch: int = 16
     sft_lr: float = 1e-3
@@ -63,7 +66,7 @@ PLANS: dict[str, CountingPlan] = {
     # one H100/H200: a real checkpoint (--model), LoRA, larger pictures, more data and steps
     "gpu": CountingPlan(
         scale="gpu", model="", train_scenes=20000, test_scenes=1000, image_side=448, train_max_count=6, test_max_count=8,
-        lora=True, freeze_vision=False, gradient_checkpointing=True, sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
+        lora=True, freeze_vision=False, gradient_checkpointing=True, instruction="full", sft_steps=2000, sft_batch=16, sft_lr=2e-4, grpo_steps=300, grpo_prompts=4, num_generations=8,
         grpo_lr=1e-5, max_new_tokens=512, eval_batch=32, reliance_every=100,
     ),
     # a few steps of everything (tests)

@@ -148,12 +148,11 @@ class Backbone:
         model = self.model_class().from_pretrained(path, **kwargs).eval()
         return LoadedModel(self, model, processor, str(path))
 
-    def prompt(self, processor: Any, question: str, instruction: str) -> str:
-        """The chat prompt (text, with the image placeholder) for one question."""
-        messages = [
-            {"role": "system", "content": [{"type": "text", "text": instruction}]},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
-        ]
+    def prompt(self, processor: Any, question: str, instruction: str | None) -> str:
+        """The chat prompt (text, with the image placeholder) for one question; no system message
+        when ``instruction`` is None."""
+        messages = [] if instruction is None else [{"role": "system", "content": [{"type": "text", "text": instruction}]}]
+        messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]})
         return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def processor_inputs(self, processor: Any, prompts: list[str], images: list[Any]) -> Any:

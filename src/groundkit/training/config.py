@@ -6,7 +6,7 @@ Sections (every key optional unless noted)::
     lora:       {enabled: true, r: 16, alpha: 32, dropout: 0.05, target_modules: null (backbone regex), bias: none}
     data:       {train: FILE.jsonl | HF_DATASET_DIR (required), images: ROOT, trace_field: completion,
                  trace_dialect: null, traces: dataset | oracle, limit: null, split: train}
-    format:     {dialect: null (backbone native), frame: null, types: [point]}
+    format:     {dialect: null (backbone native), frame: null, types: [point], instruction: full | none}
     rewards:    {format: 1.0, answer: 1.0, point_f1: 0.5}          (GRPO; term name -> weight, or
                 {weight: 0.5, max_distance: 0.1} for a term with parameters; or the spec
                 string "format,answer,point_f1(max_distance=0.1):0.5")
@@ -79,6 +79,7 @@ class FormatConfig:
     dialect: str | None = None
     frame: str | None = None
     types: list[str] | None = None
+    instruction: str = "full"  # the prompt's system message: full (the format, with an example) | none
 
 
 @dataclass
@@ -291,6 +292,7 @@ def load_config(source: str | Path | Mapping[str, Any], kind: str | None = None,
 
 def validate(cfg: TrainConfig) -> None:
     """Checks that need more than types: required keys, known names, value ranges."""
+    from groundkit.backbones.prompts import INSTRUCTION_MODES
     from groundkit.registry import get_registry
 
     if cfg.kind not in KINDS:
@@ -304,6 +306,9 @@ def validate(cfg: TrainConfig) -> None:
     reg = get_registry()
     if cfg.format.dialect is not None and cfg.format.dialect not in reg.dialects.names():
         raise ConfigError("format.dialect", f"unknown dialect {cfg.format.dialect!r}; known: {', '.join(reg.dialects.names())}")
+    if cfg.format.instruction not in INSTRUCTION_MODES:
+        raise ConfigError("format.instruction", f"unknown mode {cfg.format.instruction!r}; choose one of "
+                                                f"{', '.join(INSTRUCTION_MODES)}")
     for t in cfg.format.types or ():
         if t not in reg.grounding_types.names():
             raise ConfigError("format.types", f"unknown grounding type {t!r}; known: {', '.join(reg.grounding_types.names())}")

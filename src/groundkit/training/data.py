@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from groundkit.backbones import grounding_instruction
+from groundkit.backbones import prompt_instruction
 from groundkit.errors import DataError, GroundkitError
 from groundkit.frames import ImageSize
 from groundkit.images import image_size, open_rgb
@@ -129,9 +129,11 @@ def _records(p: Path, split: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
                 raise DataError(f"{p}: not JSON ({exc.msg})", f"line {n}") from exc
 
 
-def prompt_messages(question: str, instruction: str) -> list[dict[str, str]]:
-    """The conversational prompt (TRL puts the image before the user text)."""
-    return [{"role": "system", "content": instruction}, {"role": "user", "content": question}]
+def prompt_messages(question: str, instruction: str | None) -> list[dict[str, str]]:
+    """The conversational prompt (TRL puts the image before the user text); no system message
+    when ``instruction`` is None."""
+    system = [] if instruction is None else [{"role": "system", "content": instruction}]
+    return [*system, {"role": "user", "content": question}]
 
 
 def oracle_trace(ex: Example, grammar: ComposedGrammar) -> str:
@@ -177,14 +179,14 @@ def _image_value(ex: Example) -> Any:
 
 
 def sft_dataset(examples: list[Example], grammar: ComposedGrammar, traces: str = "dataset",
-                trace_dialect: str | None = None) -> Any:
+                trace_dialect: str | None = None, instruction: str = "full") -> Any:
     """A prompt/completion ``datasets.Dataset`` for TRL's SFTTrainer (loss on completion tokens only)."""
     parser = TraceParser(grammar)
     rows = []
     for ex in examples:
         text = oracle_trace(ex, grammar) if traces == "oracle" else target_trace(ex, grammar, parser, trace_dialect)
         rows.append({
-            "prompt": prompt_messages(ex.truth.question or "", grounding_instruction(grammar, ex.size)),
+            "prompt": prompt_messages(ex.truth.question or "", prompt_instruction(instruction, grammar, ex.size)),
             "completion": [{"role": "assistant", "content": text}],
             "images": [_image_value(ex)],
         })
@@ -192,14 +194,14 @@ def sft_dataset(examples: list[Example], grammar: ComposedGrammar, traces: str =
 
 
 def grpo_dataset(examples: list[Example], grammar: ComposedGrammar, dual_stream: bool = False,
-                 textual_instruction: str | None = None) -> Any:
+                 textual_instruction: str | None = None, instruction: str = "full") -> Any:
     """A prompt-only ``datasets.Dataset`` for TRL's GRPOTrainer, ground truth in the ``ground_truth`` column."""
     rows = []
     for ex in examples:
         truth = ex.truth.to_dict()
         truth.pop("image", None)
         row = {
-            "prompt": prompt_messages(ex.truth.question or "", grounding_instruction(grammar, ex.size)),
+            "prompt": prompt_messages(ex.truth.question or "", prompt_instruction(instruction, grammar, ex.size)),
             "images": [_image_value(ex)],
             "ground_truth": json.dumps(truth, sort_keys=True),
             "sample_id": ex.truth.id,
@@ -210,7 +212,7 @@ def grpo_dataset(examples: list[Example], grammar: ComposedGrammar, dual_stream:
     return _dataset(rows)
 
 
-def reference_rows(examples: list[Example], grammar: ComposedGrammar, n: int) -> list[dict[str, Any]]:
+def reference_rows(examples: list[Example], grammar: ComposedGrammar, n: int, instruction: str = "full") -> list[dict[str, Any]]:
     """Up to ``n`` SFT-style rows (prompt, reference completion, images) for diagnostics during GRPO:
     the example's own trace when it fits the grammar, else an oracle trace from its ground truth."""
     parser = TraceParser(grammar)
@@ -223,7 +225,7 @@ def reference_rows(examples: list[Example], grammar: ComposedGrammar, n: int) ->
         except GroundkitError:
             continue
         rows.append({
-            "prompt": prompt_messages(ex.truth.question or "", grounding_instruction(grammar, ex.size)),
+            "prompt": prompt_messages(ex.truth.question or "", prompt_instruction(instruction, grammar, ex.size)),
             "completion": [{"role": "assistant", "content": text}],
             "images": [ex.image if not isinstance(ex.image, (str, Path)) else _open_image(ex.image)],
         })

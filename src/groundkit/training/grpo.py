@@ -163,7 +163,7 @@ def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any
     d = cfg.data
     examples = read_examples(d.train, d.images, d.trace_field, d.split, d.limit)
     ds = cfg.dual_stream
-    dataset = grpo_dataset(examples, grammar, ds.enabled, ds.textual_instruction)
+    dataset = grpo_dataset(examples, grammar, ds.enabled, ds.textual_instruction, cfg.format.instruction)
     funcs, weights = (rewards or reward_functions)(cfg, grammar)
     args = grpo_arguments(cfg, grammar, weights)
     if cfg.generation.constrained and cfg.generation.mask_consistent_logps and args.use_vllm:
@@ -178,7 +178,8 @@ def build_grpo(cfg: TrainConfig, trainer_class: type | None = None, rewards: Any
         trainer = cls(model=loaded.model, reward_funcs=funcs, args=args, train_dataset=dataset,
                       processing_class=loaded.processor, peft_config=peft_config(cfg, loaded),
                       callbacks=[config_callback(cfg), *diagnostic_callbacks(
-                          cfg, loaded.processor, reference_rows(examples, grammar, cfg.diagnostics.image_reliance_rows))],
+                          cfg, loaded.processor, reference_rows(examples, grammar, cfg.diagnostics.image_reliance_rows,
+                                                                    cfg.format.instruction))],
                       grammar=grammar, constrained=g.constrained,
                       mask_consistent_logps=g.mask_consistent_logps, decoding_backend=g.backend)
     except ValueError as exc:

@@ -38,7 +38,7 @@ def build_sft(cfg: TrainConfig) -> TrainingRun:
     grammar = training_grammar(cfg, loaded)
     d = cfg.data
     examples = read_examples(d.train, d.images, d.trace_field, d.split, d.limit)
-    dataset = sft_dataset(examples, grammar, d.traces, d.trace_dialect)
+    dataset = sft_dataset(examples, grammar, d.traces, d.trace_dialect, cfg.format.instruction)
     args = trl_arguments(SFTConfig, cfg, **({"max_length": None} if "max_length" not in cfg.trl else {}),
                          completion_only_loss=cfg.trl.get("completion_only_loss", True))
     trainer = _sft_trainer_class()(
