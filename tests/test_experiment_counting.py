@@ -69,6 +69,23 @@ def test_counting_rerun_resumes_every_stage(smoke_run):
     assert json.loads((out / "results.json").read_text())["arms"] == json.loads(before)["arms"]
 
 
+def test_a_changed_stage_redoes_the_stages_downstream_of_it(smoke_run, monkeypatch, tmp_path):
+    """Changing GRPO's settings reruns GRPO and the evaluation of its checkpoint (which lives in the
+    same folder, so the path alone would not tell), and nothing upstream of it."""
+    import shutil
+    from dataclasses import replace
+
+    from groundkit.experiments.plans import PLANS
+
+    out = tmp_path / "counting"
+    shutil.copytree(smoke_run[0], out)
+    done: list[str] = []
+    monkeypatch.setitem(PLANS, "smoke", replace(PLANS["smoke"], grpo_lr=PLANS["smoke"].grpo_lr / 2))
+    gk.run_experiment("counting", out, gk.ExperimentOptions(scale="smoke", seed=1),
+                      progress=lambda name, finished, total: done.append(name) if finished == 0 else None)
+    assert done == ["grpo", "eval-grounded+grpo"]
+
+
 def test_unknown_scale_or_experiment_is_one_clear_error(tmp_path):
     from typer.testing import CliRunner
 

@@ -29,13 +29,13 @@ class CountingPlan:
     # the prompt's system message: a model trained from scratch learns the format from its traces, and the
     # full instruction (~250 tokens) would be most of every sequence; a pretrained checkpoint gets "full"
     instruction: str = "none"
-    sft_steps: int = 900
+    sft_steps: int = 2000
     sft_batch: int = 16
     sft_lr: float = 1e-3
-    grpo_steps: int = 30
-    grpo_prompts: int = 2  # prompts per step; each gets num_generations rollouts
-    num_generations: int = 4
-    grpo_lr: float = 5e-5
+    grpo_steps: int = 100
+    grpo_prompts: int = 8  # prompts per step; each gets num_generations rollouts
+    num_generations: int = 8
+    grpo_lr: float = 1e-4
     grpo_temperature: float = 1.0
     max_new_tokens: int = 256  # room for test_max_count points (~15 tokens each) and the text
     eval_batch: int = 16
@@ -77,7 +77,7 @@ PLANS: dict[str, CountingPlan] = {
     ),
 }
 # the CPU scale trained longer (both arms' image reliance still rises at the CPU scale's last step)
-PLANS["cpu-long"] = replace(PLANS["cpu"], scale="cpu-long", sft_steps=1500)
+PLANS["cpu-long"] = replace(PLANS["cpu"], scale="cpu-long", sft_steps=4000)
 # the GPU scale's code path (LoRA, merged checkpoints, trained vision tower) at the smoke size (tests)
 PLANS["smoke-lora"] = replace(PLANS["smoke"], scale="smoke-lora", lora=True, freeze_vision=False, model="tiny:qwen2.5-vl",
                               image_side=56)

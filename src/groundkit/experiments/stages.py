@@ -66,6 +66,13 @@ class StageRunner:
         self._tell(name, 1, 1)
         return result
 
+    def fingerprint(self, name: str) -> str:
+        """The settings fingerprint a finished stage ran with: a stage that consumes its output puts it
+        in its own settings, so redoing the upstream stage redoes everything downstream of it."""
+        if name not in self.records:
+            raise GroundkitError(f"experiment stage {name!r} has not run in this session")
+        return str(self.records[name]["fingerprint"])
+
     def seconds(self) -> float:
         """Compute time of every stage so far (resumed ones count with their recorded time)."""
         return sum(float(r.get("seconds", 0.0)) for r in self.records.values())
