@@ -77,7 +77,8 @@ def validate(plan: CountingPlan, checkpoint: str, validation: Path, out: Path) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name")
-    ap.add_argument("--arm", default="grounded", choices=["direct", "grounded"])
+    ap.add_argument("--arm", default="grounded", choices=["direct", "grounded", "grounded+grpo"],
+                    help="the arm to train (direct, grounded), or the label of an --eval-only checkpoint")
     ap.add_argument("--set", dest="settings", action="append", default=[])
     ap.add_argument("--easy-first", type=int, default=0)
     ap.add_argument("--grpo-from", default=None)
@@ -85,6 +86,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/probes"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.arm == "grounded+grpo" and not args.eval_only:
+        ap.error("--arm grounded+grpo labels an --eval-only checkpoint; train it with --grpo-from")
     plan = with_settings(PLANS["cpu"], args.settings)
     traces, validation = data(args.work, plan, args.seed)
     out = args.work / args.name
