@@ -74,6 +74,14 @@ def validate(plan: CountingPlan, checkpoint: str, validation: Path, out: Path) -
             "format_valid": mean("format"), "records": len(run.rows)}
 
 
+def _relative(path: str) -> str:
+    """A path as recorded: relative to the working directory when under it (no machine paths in results)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return Path(path).name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name")
@@ -113,7 +121,8 @@ def main() -> None:
     row = {"name": args.name, "arm": "grounded+grpo" if args.grpo_from else args.arm, "eval_only": bool(args.eval_only), "settings": args.settings,
            "easy_first": args.easy_first, "seconds": round(seconds), "validation": validate(plan, checkpoint, validation,
                                                                                              out / "validation"),
-           "image_reliance_final": reliance[-1][1] if reliance else None, "checkpoint": checkpoint}
+           "image_reliance_final": reliance[-1][1] if reliance else None,
+           "checkpoint": _relative(checkpoint)}
     print(json.dumps(row))
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as f:

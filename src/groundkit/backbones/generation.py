@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from groundkit.backbones.prompts import prompt_instruction
+from groundkit.backbones.prompts import check_instruction_mode, prompt_instruction
 from groundkit.errors import GroundkitError, ParseError
 from groundkit.frames import FrameWarning, ImageSize, ResizedPixelFrame, resize_params, resized_frame_spec
 from groundkit.images import open_rgb
@@ -187,7 +187,7 @@ def generate(
 
     sampling = sampling or SamplingConfig()
     grammar = resolve_format(loaded, dialect, frame, types)
-    prompt_instruction(instruction, grammar)  # an unknown mode fails before any work
+    check_instruction_mode(instruction)  # an unknown mode fails before any work
     parser = TraceParser(grammar)
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)

@@ -65,13 +65,16 @@ def example_trace(grammar: ComposedGrammar, image_size: ImageSize | None = None)
 INSTRUCTION_MODES = ("full", "none")
 
 
+def check_instruction_mode(mode: str) -> None:
+    """A :class:`GroundkitError` naming the choices when ``mode`` is not one of :data:`INSTRUCTION_MODES`."""
+    if mode not in INSTRUCTION_MODES:
+        raise GroundkitError(f"unknown instruction mode {mode!r}; choose one of {', '.join(INSTRUCTION_MODES)}")
+
+
 def prompt_instruction(mode: str, grammar: ComposedGrammar, image_size: ImageSize | None = None) -> str | None:
     """The system instruction for ``mode`` (see :data:`INSTRUCTION_MODES`); ``None`` for no system message."""
-    if mode == "full":
-        return grounding_instruction(grammar, image_size)
-    if mode == "none":
-        return None
-    raise GroundkitError(f"unknown instruction mode {mode!r}; choose one of {', '.join(INSTRUCTION_MODES)}")
+    check_instruction_mode(mode)
+    return grounding_instruction(grammar, image_size) if mode == "full" else None
 
 
 def grounding_instruction(grammar: ComposedGrammar, image_size: ImageSize | None = None) -> str:
