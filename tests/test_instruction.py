@@ -63,7 +63,7 @@ def test_training_config_rejects_an_unknown_mode():
     assert err.value.key == "format.instruction" and "full, none" in str(err.value)
 
 
-def test_cli_generate_and_eval_take_the_mode(tmp_path):
+def test_cli_generate_takes_the_mode(tmp_path):
     from groundkit.cli import app
 
     runner = CliRunner()

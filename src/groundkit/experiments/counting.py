@@ -45,27 +45,24 @@ class CountingExperiment(Experiment):
         traces = stages.run("traces", {"plan": _scene_settings(plan), "seed": seed}, lambda: make_traces(out, plan),
                             outputs=out / "traces")
         base = stages.run("model", {"model": plan.model, "size": plan.to_dict()["size"], "vocab": plan.vocab_size,
-                                    "instruction": plan.instruction, "traces": stages.fingerprint("traces"), "seed": seed}, lambda: build_base(out / "model", plan, traces, seed),
-                          outputs=out / "model")
+                                    "instruction": plan.instruction, "seed": seed},
+                          lambda: build_base(out / "model", plan, traces, seed), outputs=out / "model", after=["traces"])
         checkpoints: dict[str, str] = {}
         for arm in ("direct", "grounded"):
-            settings = {"arm": arm, "base": base, "plan": _train_settings(plan, "sft"), "seed": seed,
-                        "upstream": stages.fingerprint("model")}
+            settings = {"arm": arm, "base": base, "plan": _train_settings(plan, "sft"), "seed": seed}
             checkpoints[arm] = stages.run(f"sft-{arm}", settings, lambda arm=arm: train_arm_sft(out, plan, base["path"], traces,
                                                                                              arm, seed),
-                                          outputs=out / "arms" / arm)["checkpoint"]
-        settings = {"start": checkpoints["grounded"], "plan": _train_settings(plan), "seed": seed,
-                    "upstream": stages.fingerprint("sft-grounded")}
+                                          outputs=out / "arms" / arm, after=["model"])["checkpoint"]
+        settings = {"start": checkpoints["grounded"], "plan": _train_settings(plan), "seed": seed}
         checkpoints["grounded+grpo"] = stages.run("grpo", settings, lambda: train_arm_grpo(out, plan, checkpoints["grounded"],
                                                                                          traces, seed),
-                                                  outputs=out / "arms" / "grounded+grpo")["checkpoint"]
+                                                  outputs=out / "arms" / "grounded+grpo", after=["sft-grounded"])["checkpoint"]
         evals = {}
         for arm in ARMS:
             trained = "grpo" if arm == "grounded+grpo" else f"sft-{arm}"
-            settings = {"checkpoint": checkpoints[arm], "max_new_tokens": plan.max_new_tokens, "seed": seed,
-                        "instruction": plan.instruction, "upstream": stages.fingerprint(trained)}
+            settings = {"checkpoint": checkpoints[arm], "max_new_tokens": plan.max_new_tokens, "seed": seed}
             evals[arm] = stages.run(f"eval-{arm}", settings, lambda arm=arm: evaluate_arm(out, plan, checkpoints[arm], arm),
-                                    outputs=out / "eval" / _slug(arm))
+                                    outputs=out / "eval" / _slug(arm), after=[trained])
         arms = {arm: summarize_arm(out, plan, arm, evals[arm], seed) for arm in ARMS}
         return write_results(out, plan, arms, traces, stages.seconds() / 60.0, seed)
 

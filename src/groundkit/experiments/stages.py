@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,14 @@ class StageRunner:
         self.records: dict[str, dict[str, Any]] = {}
 
     def run(self, name: str, settings: Mapping[str, Any], work: Callable[[], dict[str, Any]],
-            outputs: Path | None = None) -> dict[str, Any]:
+            outputs: Path | None = None, after: Sequence[str] = ()) -> dict[str, Any]:
         """The stage's result: from its marker when it finished with the same settings, else by
-        running ``work`` (after clearing ``outputs``, a folder it writes, left half-done by a kill)."""
+        running ``work`` (after clearing ``outputs``, a folder it writes, left half-done by a kill).
+
+        ``after`` names the stages whose output it consumes: their fingerprints join its settings, so
+        a changed upstream stage redoes this one even when its outputs' paths stay the same."""
+        if after:
+            settings = {**settings, "after": {n: self._fingerprint_of(n) for n in after}}
         marker = self.dir / f"{name}.json"
         key = fingerprint(settings)
         if marker.exists():
@@ -66,9 +71,8 @@ class StageRunner:
         self._tell(name, 1, 1)
         return result
 
-    def fingerprint(self, name: str) -> str:
-        """The settings fingerprint a finished stage ran with: a stage that consumes its output puts it
-        in its own settings, so redoing the upstream stage redoes everything downstream of it."""
+    def _fingerprint_of(self, name: str) -> str:
+        """The settings fingerprint a stage of this session ran (or resumed) with."""
         if name not in self.records:
             raise GroundkitError(f"experiment stage {name!r} has not run in this session")
         return str(self.records[name]["fingerprint"])

@@ -292,7 +292,7 @@ def load_config(source: str | Path | Mapping[str, Any], kind: str | None = None,
 
 def validate(cfg: TrainConfig) -> None:
     """Checks that need more than types: required keys, known names, value ranges."""
-    from groundkit.backbones.prompts import INSTRUCTION_MODES
+    from groundkit.backbones.prompts import check_instruction_mode
     from groundkit.registry import get_registry
 
     if cfg.kind not in KINDS:
@@ -306,9 +306,10 @@ def validate(cfg: TrainConfig) -> None:
     reg = get_registry()
     if cfg.format.dialect is not None and cfg.format.dialect not in reg.dialects.names():
         raise ConfigError("format.dialect", f"unknown dialect {cfg.format.dialect!r}; known: {', '.join(reg.dialects.names())}")
-    if cfg.format.instruction not in INSTRUCTION_MODES:
-        raise ConfigError("format.instruction", f"unknown mode {cfg.format.instruction!r}; choose one of "
-                                                f"{', '.join(INSTRUCTION_MODES)}")
+    try:
+        check_instruction_mode(cfg.format.instruction)
+    except GroundkitError as exc:
+        raise ConfigError("format.instruction", str(exc)) from exc
     for t in cfg.format.types or ():
         if t not in reg.grounding_types.names():
             raise ConfigError("format.types", f"unknown grounding type {t!r}; known: {', '.join(reg.grounding_types.names())}")
