@@ -89,6 +89,7 @@ def main() -> None:
                     help="the arm to train (direct, grounded), or the label of an --eval-only checkpoint")
     ap.add_argument("--set", dest="settings", action="append", default=[])
     ap.add_argument("--easy-first", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=0, help="steps of the shared colour warm-up before the arm")
     ap.add_argument("--grpo-from", default=None)
     ap.add_argument("--eval-only", default=None, help="only evaluate this checkpoint on the validation split")
     ap.add_argument("--work", type=Path, default=Path("runs/probes"))
@@ -109,6 +110,10 @@ def main() -> None:
         base = StageRunner(args.work).run(
             f"model-{args.name}", {"size": plan.to_dict()["size"], "vocab": plan.vocab_size, "seed": args.seed},
             lambda: C.build_base(args.work / f"model-{args.name}", plan, traces, args.seed))["path"]
+        if args.warmup:
+            warm = C.make_warmup(Path(traces["grounded"]).parent.parent)
+            base = C.train_arm_sft(out / "warmup", replace(plan, sft_steps=args.warmup), base, warm, "warmup",
+                                   args.seed)["checkpoint"]
         if args.easy_first:
             easy, _ = data(args.work, plan, args.seed, easy=True)
             base = C.train_arm_sft(out / "easy", replace(plan, sft_steps=args.easy_first), base, easy, args.arm,
@@ -119,7 +124,7 @@ def main() -> None:
     history = json.loads(log.read_text(encoding="utf-8")) if log else []
     reliance = [[e["step"], round(e["groundkit/image_reliance"], 3)] for e in history if "groundkit/image_reliance" in e]
     row = {"name": args.name, "arm": "grounded+grpo" if args.grpo_from else args.arm, "eval_only": bool(args.eval_only), "settings": args.settings,
-           "easy_first": args.easy_first, "seconds": round(seconds), "validation": validate(plan, checkpoint, validation,
+           "easy_first": args.easy_first, "warmup": args.warmup, "seconds": round(seconds), "validation": validate(plan, checkpoint, validation,
                                                                                              out / "validation"),
            "image_reliance_final": reliance[-1][1] if reliance else None,
            "checkpoint": _relative(checkpoint)}

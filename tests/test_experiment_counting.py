@@ -38,6 +38,10 @@ def test_counting_smoke_writes_results_for_every_arm(smoke_run):
         assert "groundkit/image_reliance" in m["curves"], arm
     assert "loss" in results["arms"]["direct"]["curves"]
     assert "reward" in results["arms"]["grounded+grpo"]["curves"]
+    assert results["warmup"]["steps"] == 2 and "loss" in results["warmup"]["curves"]
+    grpo = results["comparisons"]["grounded+grpo - grounded"]
+    assert -1.0 <= grpo["point_f1_difference"] <= 1.0 and len(grpo["point_f1_ci"]) == 2
+    assert "point_f1_difference" not in results["comparisons"]["grounded - direct"]  # the direct arm writes no points
     report = (out / "report.html").read_text()
     assert "grounded+grpo" in report and "sft_loss.png" in report and (out / "report" / "sft_loss.png").exists()
     assert "baselines: majority" in output
@@ -56,6 +60,24 @@ def test_counting_arms_differ_only_by_the_points(smoke_run):
         pointed += len(tg.groundings) == int(g["answer"])
         assert " ".join(tg.thought.split()) == " ".join(td.thought.split())
     assert pointed == len(grounded)  # one point per counted object
+
+
+def test_the_shared_warmup_names_colours_left_to_right_without_coordinates_or_counts(smoke_run):
+    out, _ = smoke_run
+    scenes = {json.loads(line)["id"]: json.loads(line) for line in (out / "scenes" / "train" / "scenes.jsonl").read_text().splitlines()}
+    rows = [json.loads(line) for line in (out / "traces" / "warmup.jsonl").read_text().splitlines()]
+    assert len(rows) == len(scenes)
+    parser = gk.get_parser("groundkit")
+    for row in rows:
+        shapes = sorted(scenes[row["id"]]["scene"], key=lambda o: o["box"][0] + o["box"][2])
+        assert row["answer"] == ", ".join(o["label"].split()[0] for o in shapes)
+        trace = parser.parse(row["completion"])
+        assert not trace.groundings and not any(ch.isdigit() for ch in row["completion"])
+        assert (out / "traces" / "synth" / row["image"]).resolve().exists()
+    # both SFT arms start from the warm-up's checkpoint
+    for arm in ("direct", "grounded"):
+        stage = json.loads((out / "stages" / f"sft-{arm}.json").read_text())
+        assert stage["settings"]["start"] == str((out / "arms" / "warmup").resolve()), stage["settings"]
 
 
 def test_counting_rerun_resumes_every_stage(smoke_run):

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from groundkit.errors import GroundkitError
 from groundkit.experiments.plans import CountingPlan, plan_for
-from groundkit.experiments.results import summarize_arm, write_results
+from groundkit.experiments.results import curves, summarize_arm, write_results
 from groundkit.experiments.stages import StageRunner
 from groundkit.interfaces.experiment import Experiment, ExperimentOptions, Progress
 
@@ -47,12 +48,17 @@ class CountingExperiment(Experiment):
         base = stages.run("model", {"model": plan.model, "size": plan.to_dict()["size"], "vocab": plan.vocab_size,
                                     "instruction": plan.instruction, "seed": seed},
                           lambda: build_base(out / "model", plan, traces, seed), outputs=out / "model", after=["traces"])
+        start, start_stage = base["path"], "model"
+        if plan.warmup_steps:
+            settings = {"steps": plan.warmup_steps, "plan": _train_settings(plan, "sft"), "seed": seed}
+            start = stages.run("warmup", settings, lambda: train_warmup(out, plan, base["path"], seed),
+                               outputs=out / "arms" / "warmup", after=["model"])["checkpoint"]
+            start_stage = "warmup"
         checkpoints: dict[str, str] = {}
         for arm in ("direct", "grounded"):
-            settings = {"arm": arm, "base": base, "plan": _train_settings(plan, "sft"), "seed": seed}
-            checkpoints[arm] = stages.run(f"sft-{arm}", settings, lambda arm=arm: train_arm_sft(out, plan, base["path"], traces,
-                                                                                             arm, seed),
-                                          outputs=out / "arms" / arm, after=["model"])["checkpoint"]
+            settings = {"arm": arm, "start": start, "plan": _train_settings(plan, "sft"), "seed": seed}
+            checkpoints[arm] = stages.run(f"sft-{arm}", settings, lambda arm=arm: train_arm_sft(out, plan, start, traces, arm, seed),
+                                          outputs=out / "arms" / arm, after=[start_stage])["checkpoint"]
         settings = {"start": checkpoints["grounded"], "plan": _train_settings(plan), "seed": seed}
         checkpoints["grounded+grpo"] = stages.run("grpo", settings, lambda: train_arm_grpo(out, plan, checkpoints["grounded"],
                                                                                          traces, seed),
@@ -64,7 +70,8 @@ class CountingExperiment(Experiment):
             evals[arm] = stages.run(f"eval-{arm}", settings, lambda arm=arm: evaluate_arm(out, plan, checkpoints[arm], arm),
                                     outputs=out / "eval" / _slug(arm), after=[trained])
         arms = {arm: summarize_arm(out, plan, arm, evals[arm], seed) for arm in ARMS}
-        return write_results(out, plan, arms, traces, stages.seconds() / 60.0, seed)
+        warmup = curves(out / "arms" / "warmup") if plan.warmup_steps else None
+        return write_results(out, plan, arms, traces, stages.seconds() / 60.0, seed, warmup)
 
 
 def _slug(arm: str) -> str:
@@ -124,6 +131,28 @@ def make_traces(out: Path, plan: CountingPlan) -> dict[str, Any]:
             d.write(json.dumps({**rec, "completion": rec["provenance"]["teacher_completion"]}) + "\n")
     return {"grounded": str(files["grounded"]), "direct": str(files["direct"]), "images": str(folder / "synth"),
             "records": len(records), "answers": [str(r.get("answer")) for r in records]}
+
+
+WARMUP_QUESTION = "What colours are the shapes, from left to right?"
+
+
+def make_warmup(out: Path) -> dict[str, Any]:
+    """A neutral warm-up shared by every arm: name the shapes' colours from left to right. It makes the
+    model look (the text alone cannot tell the colours) without writing a coordinate or counting a colour."""
+    folder = out / "traces"
+    scenes = [json.loads(line) for line in (out / "scenes" / "train" / "scenes.jsonl").read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+    path = folder / "warmup.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for scene in scenes:
+            shapes = sorted(scene["scene"], key=lambda o: (o["box"][0] + o["box"][2]) / 2)
+            colours = ", ".join(o["label"].split()[0] for o in shapes)
+            f.write(json.dumps({
+                "id": scene["id"], "image": str(Path("..", "..", "scenes", "train", scene["image"])), "width": scene["width"],
+                "height": scene["height"], "question": WARMUP_QUESTION, "answer": colours, "answer_type": "free_text",
+                "completion": f"<think>From left to right: {colours}.</think><answer>{colours}</answer>",
+            }) + "\n")
+    return {"warmup": str(path), "images": str(folder / "synth"), "records": len(scenes)}
 
 
 def build_base(folder: Path, plan: CountingPlan, traces: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -193,6 +222,12 @@ def train_arm_sft(out: Path, plan: CountingPlan, base: str, traces: dict[str, An
     start = time.monotonic()
     run = train_sft(cfg)
     return {"checkpoint": _save_run(run, folder, plan.lora), "seconds": time.monotonic() - start}
+
+
+def train_warmup(out: Path, plan: CountingPlan, base: str, seed: int) -> dict[str, Any]:
+    """The shared warm-up (:func:`make_warmup`): ``plan.warmup_steps`` of SFT from the base checkpoint."""
+    warmup = make_warmup(out)
+    return train_arm_sft(out, replace(plan, sft_steps=plan.warmup_steps), base, warmup, "warmup", seed)
 
 
 def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class CountingPlan:
     # the prompt's system message: a model trained from scratch learns the format from its traces, and the
     # full instruction (~250 tokens) would be most of every sequence; a pretrained checkpoint gets "full"
     instruction: str = "none"
+    # steps of a warm-up shared by every arm before its SFT: name the shapes' colours from left to right (no
+    # coordinates, no counting); it makes a model trained from scratch look at its image (0 = none)
+    warmup_steps: int = 0
     sft_steps: int = 2000
     sft_batch: int = 16
     sft_lr: float = 1e-3
@@ -61,7 +64,7 @@ PLANS: dict[str, CountingPlan] = {
     "cpu": CountingPlan(
         scale="cpu", model="tiny:qwen3-vl", train_scenes=3000, test_scenes=200, image_side=192, train_max_count=6,
         test_max_count=8, size=ModelSize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384, vision_hidden=96,
-                                         vision_layers=3, vision_heads=3, image_tokens=36),
+                                         vision_layers=3, vision_heads=3, image_tokens=36), warmup_steps=400, grpo_temperature=0.7,
     ),
     # one H100/H200: a real checkpoint (--model), LoRA, larger pictures, more data and steps
     "gpu": CountingPlan(
@@ -72,7 +75,7 @@ PLANS: dict[str, CountingPlan] = {
     # a few steps of everything (tests)
     "smoke": CountingPlan(
         scale="smoke", model="tiny:qwen3-vl", train_scenes=24, test_scenes=6, image_side=64, train_max_count=3,
-        test_max_count=4, size=ModelSize(image_tokens=4), vocab_size=300, sft_steps=3, sft_batch=4, grpo_steps=2,
+        test_max_count=4, size=ModelSize(image_tokens=4), vocab_size=300, warmup_steps=2, sft_steps=3, sft_batch=4, grpo_steps=2,
         grpo_prompts=1, num_generations=2, max_new_tokens=48, eval_batch=6, reliance_every=2, gallery=2,
     ),
 }

@@ -43,11 +43,14 @@ def _plot(path: Path, title: str, series: dict[str, list[list[float]]], ylabel: 
 
 def _plots(folder: Path, results: dict[str, Any]) -> list[str]:
     arms = results["arms"]
+    warmup = (results.get("warmup") or {}).get("curves", {})
     made = []
     jobs = [
-        ("sft_loss.png", "SFT loss (completion tokens)", {a: m["curves"].get("loss", []) for a, m in arms.items() if a != "grounded+grpo"}, "loss"),
+        ("sft_loss.png", "SFT loss (completion tokens)",
+         {"warm-up (shared)": warmup.get("loss", []), **{a: m["curves"].get("loss", []) for a, m in arms.items() if a != "grounded+grpo"}}, "loss"),
         ("image_reliance.png", "image reliance: loss(images swapped) - loss(true images)",
-         {a: m["curves"].get("groundkit/image_reliance", []) for a, m in arms.items()}, "nats / token"),
+         {"warm-up (shared)": warmup.get("groundkit/image_reliance", []),
+          **{a: m["curves"].get("groundkit/image_reliance", []) for a, m in arms.items()}}, "nats / token"),
     ]
     grpo = arms.get("grounded+grpo", {}).get("curves", {})
     terms = {k.removeprefix("rewards/").removesuffix("/mean"): v for k, v in grpo.items() if k.startswith("rewards/")}
@@ -101,6 +104,23 @@ def _gallery(out: Path, folder: Path, results: dict[str, Any], n: int) -> str:
     return f"<h2>Gallery (test scenes)</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _warmup_note(results: dict[str, Any]) -> str:
+    warmup = results.get("warmup")
+    if not warmup:
+        return ""
+    return (f"<p>Every arm starts from a shared warm-up of {warmup['steps']} steps (name the shapes' colours from left to "
+            f"right: no coordinates, no counting); its image reliance at the end: {_fmt(warmup['image_reliance_final'])}.</p>")
+
+
+def _difference(comparison: dict[str, Any]) -> str:
+    """``+0.030 accuracy, 95% CI [...]`` (and the point F1 difference where both arms point)."""
+    text = f"{comparison['accuracy_difference']:+.3f} accuracy, 95% CI [{_fmt(comparison['ci'][0])}, {_fmt(comparison['ci'][1])}]"
+    if "point_f1_difference" in comparison:
+        ci = comparison["point_f1_ci"]
+        text += f"; {comparison['point_f1_difference']:+.3f} point F1, 95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return text
+
+
 def write_report(out: Path, results: dict[str, Any], gallery: int | None = None) -> Path:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,8 +132,7 @@ def write_report(out: Path, results: dict[str, Any], gallery: int | None = None)
         ci = m.get("accuracy_ci") or [None, None]
         cells = [f"<td>{_fmt(m.get(k))}{f' [{_fmt(ci[0])}, {_fmt(ci[1])}]' if k == 'accuracy' else ''}</td>" for k, _ in COLUMNS]
         rows.append(f"<tr><th>{html.escape(arm)}</th>{''.join(cells)}</tr>")
-    comparisons = "".join(f"<li>{html.escape(k)}: {v['accuracy_difference']:+.3f} accuracy, 95% CI [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]</li>"
-                          for k, v in results.get("comparisons", {}).items())
+    comparisons = "".join(f"<li>{html.escape(k)}: {_difference(v)}</li>" for k, v in results.get("comparisons", {}).items())
     by_count = "".join(f"<tr><th>{html.escape(a)}</th>{''.join(f'<td>{k}: {_fmt(v)}</td>' for k, v in m['accuracy_by_count'].items())}</tr>"
                        for a, m in results["arms"].items())
     images = "".join(f'<p><img src="report/{p}"></p>' for p in plots)
@@ -127,6 +146,7 @@ code{{font-size:11px;white-space:pre-wrap;display:block;max-width:420px}}</style
 <p>Accuracy with its 95% bootstrap CI; in range = counts seen in training (1..{results['plan']['train_max_count']}), beyond = larger.
 Point F1 over every completion (0 without points); point in mask over completions with points.
 Image reliance: the completion loss with the images swapped between held examples minus with the true images (0 = the image is ignored).</p>
+{_warmup_note(results)}
 <h2>Paired comparisons (same test scenes)</h2><ul>{comparisons}</ul>
 <h2>Accuracy by true count</h2><table>{by_count}</table>
 <h2>Learning curves</h2>{images}

@@ -68,6 +68,7 @@ def summarize_arm(out: Path, plan: CountingPlan, arm: str, evaluation: dict[str,
         "curves": curve,
         "report": evaluation.get("report"),
         "correct": correct,
+        "point_f1_per_record": [v if v is not None else 0.0 for v in f1],
         "ids": [r["id"] for r in rows],
     }
 
@@ -80,8 +81,9 @@ def _count(row: dict[str, Any]) -> int | None:
 
 
 def write_results(out: Path, plan: CountingPlan, arms: dict[str, dict[str, Any]], traces: dict[str, Any],
-                  minutes: float, seed: int) -> dict[str, Any]:
-    """``results.json`` (+ ``report.html``): baselines, arms, paired comparisons."""
+                  minutes: float, seed: int, warmup: dict[str, list[list[float]]] | None = None) -> dict[str, Any]:
+    """``results.json`` (+ ``report.html``): baselines, arms, paired comparisons (accuracy; point F1
+    where both arms point), the shared warm-up's curves."""
     from groundkit.experiments.report import write_report
 
     test_answers = [str(json.loads(line)["answer"]) for line in
@@ -92,12 +94,18 @@ def write_results(out: Path, plan: CountingPlan, arms: dict[str, dict[str, Any]]
         if arms[a]["ids"] == arms[b]["ids"]:
             diff, ci = paired_difference_ci(arms[a]["correct"], arms[b]["correct"], seed)
             comparisons[f"{a} - {b}"] = {"accuracy_difference": diff, "ci": list(ci)}
-    public = {arm: {k: v for k, v in m.items() if k not in ("correct", "ids")} for arm, m in arms.items()}
+            if b != "direct":  # both arms point
+                diff, ci = paired_difference_ci(arms[a]["point_f1_per_record"], arms[b]["point_f1_per_record"], seed)
+                comparisons[f"{a} - {b}"].update(point_f1_difference=diff, point_f1_ci=list(ci))
+    public = {arm: {k: v for k, v in m.items() if k not in ("correct", "ids", "point_f1_per_record")} for arm, m in arms.items()}
     results = {
         "experiment": "counting", "scale": plan.scale, "seed": seed, "minutes": round(minutes, 2),
         "baselines": {"majority": majority, "majority_answer": majority_answer,
                       "chance": chance_baseline(traces["answers"], test_answers)},
         "arms": public, "comparisons": comparisons,
+        "warmup": None if warmup is None else {
+            "steps": plan.warmup_steps, "curves": warmup,
+            "image_reliance_final": (warmup.get("groundkit/image_reliance") or [[None, None]])[-1][1]},
         "plan": {k: v for k, v in plan.to_dict().items() if not isinstance(v, float) or math.isfinite(v)},
         "test_records": len(test_answers),
     }
