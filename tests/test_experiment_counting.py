@@ -108,6 +108,31 @@ def test_a_changed_stage_redoes_the_stages_downstream_of_it(smoke_run, monkeypat
     assert done == ["grpo", "eval-grounded+grpo"]
 
 
+def test_grpo_through_a_lora_adapter_on_a_fully_trained_arm(smoke_run, monkeypatch, tmp_path):
+    """``grpo_lora_rank``: only GRPO trains an adapter (the SFT arms stay full fine-tunes); it is merged
+    into a checkpoint that loads like any other, and only GRPO and its evaluation rerun."""
+    import shutil
+    from dataclasses import replace
+
+    from groundkit.experiments.plans import PLANS
+
+    out = tmp_path / "counting"
+    shutil.copytree(smoke_run[0], out)
+    done: list[str] = []
+    monkeypatch.setitem(PLANS, "smoke", replace(PLANS["smoke"], grpo_lora_rank=2))
+    results = gk.run_experiment("counting", out, gk.ExperimentOptions(scale="smoke", seed=1),
+                                progress=lambda name, finished, total: done.append(name) if finished == 0 else None)
+    assert done == ["grpo", "eval-grounded+grpo"]
+    assert results["plan"]["lora"] is False and results["plan"]["grpo_lora_rank"] == 2
+    merged = out / "arms" / "grounded+grpo" / "merged"
+    loaded = gk.load_model(str(merged))
+    assert not any("lora_" in n for n, _ in loaded.model.named_parameters())
+    adapter = json.loads((out / "arms" / "grounded+grpo" / "adapter_config.json").read_text())
+    assert adapter["r"] == 2 and adapter["lora_alpha"] == 4
+    assert results["arms"]["grounded+grpo"]["records"] == results["arms"]["grounded"]["records"]
+    assert results["arms"]["grounded+grpo"]["format_valid"] == 1.0
+
+
 def test_unknown_scale_or_experiment_is_one_clear_error(tmp_path):
     from typer.testing import CliRunner
 

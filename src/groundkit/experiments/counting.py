@@ -230,13 +230,14 @@ def train_warmup(out: Path, plan: CountingPlan, base: str, seed: int) -> dict[st
     return train_arm_sft(out, replace(plan, sft_steps=plan.warmup_steps), base, warmup, "warmup", seed)
 
 
-def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[str, Any], seed: int) -> dict[str, Any]:
-    from groundkit.training import train_grpo
-
+def grpo_config(out: Path, plan: CountingPlan, start_from: str, traces: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The ``groundkit train grpo`` config of the ``grounded+grpo`` arm."""
     folder = out / "arms" / "grounded+grpo"
-    cfg = {
+    rank = plan.grpo_lora_rank
+    lora = {"enabled": True, "r": rank, "alpha": 2 * rank, "dropout": 0.0} if rank else {"enabled": plan.lora}
+    return {
         "kind": "grpo", "model": {"path": start_from, "seed": seed, "freeze_vision": plan.freeze_vision},
-        "lora": {"enabled": plan.lora},
+        "lora": lora,
         "data": {"train": traces["grounded"], "images": traces["images"]},
         "format": {"dialect": DIALECT, "frame": FRAME, "types": TYPES, "instruction": plan.instruction}, "rewards": dict(plan.rewards),
         "generation": {"constrained": True, "mask_consistent_logps": True, "max_new_tokens": plan.max_new_tokens,
@@ -245,11 +246,19 @@ def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[
                         "image_reliance_warn_after": 10**9},
         "trl": _trl(plan, folder, seed, max_steps=plan.grpo_steps,
                     per_device_train_batch_size=plan.grpo_prompts * plan.num_generations, learning_rate=plan.grpo_lr,
-                    beta=0.0, logging_steps=1, shuffle_dataset=True),
+                    lr_scheduler_type=plan.grpo_lr_schedule, warmup_steps=plan.grpo_warmup_steps, beta=0.0,
+                    logging_steps=1, shuffle_dataset=True),
     }
+
+
+def train_arm_grpo(out: Path, plan: CountingPlan, start_from: str, traces: dict[str, Any], seed: int) -> dict[str, Any]:
+    from groundkit.training import train_grpo
+
+    cfg = grpo_config(out, plan, start_from, traces, seed)
     start = time.monotonic()
     run = train_grpo(cfg)
-    return {"checkpoint": _save_run(run, folder, plan.lora), "seconds": time.monotonic() - start}
+    return {"checkpoint": _save_run(run, out / "arms" / "grounded+grpo", cfg["lora"]["enabled"]),
+            "seconds": time.monotonic() - start}
 
 
 def evaluate_arm(out: Path, plan: CountingPlan, checkpoint: str, arm: str) -> dict[str, Any]:

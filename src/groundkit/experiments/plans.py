@@ -39,6 +39,10 @@ class CountingPlan:
     grpo_prompts: int = 8  # prompts per step; each gets num_generations rollouts
     num_generations: int = 8
     grpo_lr: float = 1e-4
+    grpo_lr_schedule: str = "linear"  # a transformers scheduler name (linear, constant_with_warmup, cosine, ...)
+    grpo_warmup_steps: int = 0  # steps of learning-rate warm-up (fresh Adam moments make the first steps noisy)
+    # GRPO through a LoRA adapter of this rank (0: like the SFT arms, ``lora``), merged into the checkpoint after
+    grpo_lora_rank: int = 0
     grpo_temperature: float = 1.0
     max_new_tokens: int = 256  # room for test_max_count points (~15 tokens each) and the text
     eval_batch: int = 16
