@@ -69,6 +69,9 @@ PLANS: dict[str, CountingPlan] = {
         scale="cpu", model="tiny:qwen3-vl", train_scenes=3000, test_scenes=200, image_side=192, train_max_count=6,
         test_max_count=8, size=ModelSize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384, vision_hidden=96,
                                          vision_layers=3, vision_heads=3, image_tokens=36), warmup_steps=400, grpo_temperature=0.7,
+        # GRPO through a rank-8 adapter: full fine-tuning's Adam steps move every weight by ~lr whatever
+        # its gradient's noise, and the policy drifts (docs/experiments.md, "GRPO at the CPU scale")
+        grpo_lora_rank=8, grpo_lr=1e-3,
     ),
     # one H100/H200: a real checkpoint (--model), LoRA, larger pictures, more data and steps
     "gpu": CountingPlan(
