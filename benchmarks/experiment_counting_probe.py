@@ -89,7 +89,8 @@ def shuffled_rewards(cfg: Any, grammar: Any) -> tuple[list[Any], list[float]]:
     from groundkit.training.grpo import reward_functions
 
     funcs, weights = reward_functions(cfg, grammar)
-    rng, calls, order = random.Random(0), [0], [list[int]()]
+    rng, calls = random.Random(0), [0]
+    order: list[list[int]] = [[]]  # the current batch's permutation
 
     def shuffle(func: Any) -> Any:
         def shuffled(*args: Any, **kwargs: Any) -> list[Any]:
